@@ -1,0 +1,97 @@
+"""Pre- and post-processing in numpy (no onnxruntime, no torch): testable alone."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageColor
+
+from semhm_models.contracts import MPN_SIZE
+
+
+def to_nchw(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1]."""
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1 / 255)
+
+
+def resize_rgb(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Antialiased bilinear resize of uint8 RGB (Pillow's, which torch's antialias=True matches)."""
+    if rgb.shape[:2] == tuple(hw):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((hw[1], hw[0]), Image.BILINEAR))
+
+
+def resize_plane(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float32 (H, W) plane."""
+    if a.shape == tuple(hw):
+        return a
+    return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize((hw[1], hw[0]), Image.BILINEAR))
+
+
+def lowres(rgb: np.ndarray) -> np.ndarray:
+    """The MPN/QUN input: float32 (1, 3, 192, 160)."""
+    return to_nchw(resize_rgb(rgb, MPN_SIZE))
+
+
+def mask_lowres(mask: np.ndarray) -> np.ndarray:
+    """A user's (H, W) mask in [0, 1] -> float32 (1, 1, 192, 160)."""
+    return np.clip(resize_plane(mask, MPN_SIZE), 0.0, 1.0)[None, None]
+
+
+def working_size(h: int, w: int, max_side: int | None) -> tuple[int, int]:
+    """The size MRN runs at: the input's own, or scaled down so its longer side is ``max_side``."""
+    if not max_side or max(h, w) <= max_side:
+        return h, w
+    s = max_side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def finish(alpha: np.ndarray, fgr: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """MRN outputs (1,1,h,w), (1,3,h,w) -> alpha float32 (H, W), foreground float32 (H, W, 3) at ``hw``."""
+    a = np.clip(resize_plane(alpha[0, 0], hw), 0.0, 1.0)
+    f = fgr[0]
+    if f.shape[1:] != tuple(hw):
+        f = np.stack([resize_plane(c, hw) for c in f])
+    return a, np.clip(f.transpose(1, 2, 0), 0.0, 1.0)
+
+
+def to_uint8(a: np.ndarray) -> np.ndarray:
+    return (np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def cutout(alpha: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """RGBA uint8 (H, W, 4): MRN's foreground colours (no background spill) with the alpha."""
+    return np.dstack([to_uint8(fg), to_uint8(alpha)])
+
+
+def parse_color(spec: str) -> tuple[int, int, int]:
+    """'white', '#00ff00', '0,255,0' -> an RGB triple."""
+    try:
+        if "," in spec:
+            r, g, b = (int(v) for v in spec.split(","))
+            if not all(0 <= v <= 255 for v in (r, g, b)):
+                raise ValueError
+            return r, g, b
+        return ImageColor.getrgb(spec)[:3]
+    except ValueError:
+        raise ValueError(f"background colour '{spec}': use a name (white), #rrggbb or r,g,b") from None
+
+
+def composite(alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray | tuple[int, int, int]) -> np.ndarray:
+    """RGB uint8 (H, W, 3): foreground over ``bg`` (an RGB triple, or an image resized to cover)."""
+    h, w = alpha.shape
+    if isinstance(bg, tuple):
+        back = np.broadcast_to(np.asarray(bg, np.float32) / 255, (h, w, 3))
+    else:
+        back = cover(bg, (h, w)).astype(np.float32) / 255
+    a = alpha[..., None]
+    return to_uint8(fg * a + back * (1 - a))
+
+
+def cover(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 RGB to cover ``hw`` and centre-crop."""
+    h, w = rgb.shape[:2]
+    s = max(hw[0] / h, hw[1] / w)
+    nh, nw = max(hw[0], round(h * s)), max(hw[1], round(w * s))
+    r = resize_rgb(rgb, (nh, nw))
+    y, x = (nh - hw[0]) // 2, (nw - hw[1]) // 2
+    return r[y : y + hw[0], x : x + hw[1]]

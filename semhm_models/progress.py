@@ -1,0 +1,32 @@
+"""A dependency-free progress bar on stderr for batches (quiet when stderr is not a terminal,
+except for a final summary line)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def progress(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
+    items = list(items) if total is None and not hasattr(items, "__len__") else items
+    n = total if total is not None else len(items)  # type: ignore[arg-type]
+    tty = sys.stderr.isatty()
+    t0 = time.monotonic()
+    last = 0.0
+    for i, item in enumerate(items):
+        now = time.monotonic()
+        if tty and (now - last > 0.2 or i == 0):
+            last = now
+            filled = int(30 * i / max(n, 1))
+            eta = (now - t0) / i * (n - i) if i else 0.0
+            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {i}/{n} eta {eta:.0f}s ")
+            sys.stderr.flush()
+        yield item
+    if tty:
+        sys.stderr.write("\r" + " " * 70 + "\r")
+    if n > 1:
+        sys.stderr.write(f"{label}: {n} done in {time.monotonic() - t0:.1f}s\n")

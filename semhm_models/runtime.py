@@ -1,0 +1,105 @@
+"""onnxruntime, in one place: the import check, provider choice, sessions, and loud diagnostics."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from importlib import metadata
+
+from semhm_models.errors import RuntimeSetupError
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+PROVIDER_CHOICES = ("auto", *PROVIDERS)
+_ORT_DISTS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
+
+
+def installed_ort() -> list[str]:
+    found = []
+    for name in _ORT_DISTS:
+        try:
+            found.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def import_ort():
+    """Import onnxruntime, or say exactly what is wrong with the install."""
+    found = installed_ort()
+    if len(found) > 1:
+        raise RuntimeSetupError(
+            f"several onnxruntime packages are installed ({', '.join(found)}); they share one import folder and the "
+            "last one installed wins silently. Fix: pip uninstall -y "
+            + " ".join(f.split("==")[0] for f in found)
+            + " && pip install 'semhm[cpu]' (or 'semhm[gpu]')"
+        )
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise RuntimeSetupError(f"onnxruntime is not installed ({e}): pip install 'semhm[cpu]', or 'semhm[gpu]' for NVIDIA GPUs") from None
+    return ort
+
+
+def gpu_expected() -> bool:
+    """onnxruntime-gpu is installed: the user means to run on the GPU."""
+    return any(f.startswith("onnxruntime-gpu==") for f in installed_ort())
+
+
+def provider_list(provider: str) -> list[str]:
+    if provider not in PROVIDER_CHOICES:
+        raise RuntimeSetupError(f"provider '{provider}': choose one of {', '.join(PROVIDER_CHOICES)}")
+    if provider == "cpu":
+        return ["CPUExecutionProvider"]
+    if provider == "tensorrt":
+        return ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    if provider == "cuda" or (provider == "auto" and "CUDAExecutionProvider" in import_ort().get_available_providers()):
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def session_options(threads: int | None = None):
+    ort = import_ort()
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    threads = threads or int(os.environ.get("SEMHM_THREADS", "0")) or None
+    if threads:
+        so.intra_op_num_threads = threads
+    return so
+
+
+def create_session(path: str, provider: str = "auto", threads: int | None = None):
+    """A session on the chosen provider. A requested GPU provider that does not work is an error; an
+    expected one (onnxruntime-gpu installed, provider 'auto') that falls back to CPU is a loud warning."""
+    ort = import_ort()
+    wanted = provider_list(provider)
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=wanted)
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise RuntimeSetupError(f"{path}: onnxruntime could not load the model with {wanted}: {e}") from None
+    got = sess.get_providers()[0]
+    if wanted[0] != "CPUExecutionProvider" and got == "CPUExecutionProvider":
+        msg = f"{wanted[0]} does not work here; the session fell back to CPU (run `semhm doctor`)"
+        if provider in ("cuda", "tensorrt"):
+            raise RuntimeSetupError(msg + ". Use --provider cpu to run on the CPU on purpose.")
+        warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)
+        print("semhm: WARNING: " + msg, file=sys.stderr)
+    elif provider == "auto" and gpu_expected() and got == "CPUExecutionProvider":
+        msg = "onnxruntime-gpu is installed but no GPU provider works; running on CPU (run `semhm doctor`)"
+        warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)
+        print("semhm: WARNING: " + msg, file=sys.stderr)
+    return sess
+
+
+def working_providers(model_path: str) -> dict[str, str]:
+    """Each provider onnxruntime lists, tried by creating a real session: 'ok' or the reason it fails."""
+    ort = import_ort()
+    out = {}
+    for name in ort.get_available_providers():
+        try:
+            s = ort.InferenceSession(str(model_path), sess_options=session_options(), providers=[name])
+            out[name] = "ok" if s.get_providers()[0] == name else f"fell back to {s.get_providers()[0]}"
+        except Exception as e:  # noqa: BLE001 - every failure is a diagnosis here
+            out[name] = f"fails: {str(e).splitlines()[0][:160]}"
+    return out

@@ -1,0 +1,136 @@
+"""Where the weights come from, and the check that they are the ones the manifest names.
+
+A weights folder holds ``manifest.json`` and the ONNX files it lists, each with its sha256. ``source``:
+
+- ``None``: the bundled default inside the package (works offline on a fresh install);
+- a local folder, or the path of a ``manifest.json`` in one;
+- ``hf://org/name@revision``: fetched with huggingface_hub into its cache (a full commit hash pins it and
+  works offline once cached; HF_HUB_OFFLINE=1 forces the cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from semhm_models.contracts import STAGES
+from semhm_models.errors import WeightsError
+
+MANIFEST = "manifest.json"
+FORMAT = "semhm-weights/1"
+BUNDLED = Path(__file__).parent / "weights" / "default"
+
+
+@dataclass(frozen=True)
+class Weights:
+    folder: Path
+    manifest: dict
+    source: str
+
+    def path(self, stage: str) -> Path:
+        return self.folder / self.manifest["stages"][stage]
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    try:
+        m = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: no manifest; a weights folder needs {MANIFEST} beside its ONNX files") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise WeightsError(f"{path}: unreadable manifest: {e}") from None
+    if m.get("format") != FORMAT:
+        raise WeightsError(f"{path}: format is {m.get('format')!r}, expected {FORMAT!r}")
+    for stage in STAGES:
+        name = m.get("stages", {}).get(stage)
+        if name is None or name not in m.get("files", {}):
+            raise WeightsError(f"{path}: manifest names no file for stage '{stage}'")
+    return m
+
+
+def verify(folder: Path, manifest: dict) -> None:
+    """Every listed file exists with its size and sha256; otherwise refuse, naming the file."""
+    for name, info in manifest["files"].items():
+        p = folder / name
+        if not p.is_file():
+            raise WeightsError(f"{p}: missing (listed in {folder / MANIFEST})")
+        size = p.stat().st_size
+        if "bytes" in info and size != info["bytes"]:
+            raise WeightsError(f"{p}: {size} bytes, manifest says {info['bytes']}: truncated or replaced; download it again")
+        digest = sha256(p)
+        if digest != info["sha256"]:
+            raise WeightsError(
+                f"{p}: sha256 {digest[:12]}... does not match the manifest's {info['sha256'][:12]}...: "
+                "corrupt or tampered; download it again"
+            )
+
+
+def parse_hf(source: str) -> tuple[str, str]:
+    """'hf://org/name@rev' -> ('org/name', 'rev'); revision defaults to 'main'."""
+    body = source[len("hf://") :]
+    repo, _, rev = body.partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise WeightsError(f"{source}: expected hf://org/name[@revision]")
+    return repo, rev or "main"
+
+
+def fetch_hf(source: str, cache_dir: str | None = None) -> Path:
+    """Download manifest + listed files of ``source`` with huggingface_hub; returns the snapshot folder."""
+    repo, rev = parse_hf(source)
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    except ImportError as e:  # pragma: no cover - a core dependency
+        raise WeightsError(f"huggingface_hub is needed for {source}: {e}") from None
+    try:
+        manifest_path = Path(hf_hub_download(repo, MANIFEST, revision=rev, cache_dir=cache_dir))
+        manifest = read_manifest(manifest_path.parent)
+        for name in manifest["files"]:
+            hf_hub_download(repo, name, revision=rev, cache_dir=cache_dir)
+    except LocalEntryNotFoundError as e:
+        if isinstance(e.__cause__, HfHubHTTPError):  # the Hub answered, with an error
+            raise WeightsError(f"{source}: download failed: {str(e.__cause__).splitlines()[0]}") from None
+        raise WeightsError(f"{source}: not in the local cache and the Hub cannot be reached (offline?): {e}") from None
+    except (HfHubHTTPError, OSError, ValueError) as e:
+        raise WeightsError(f"{source}: download failed: {e}") from None
+    return manifest_path.parent
+
+
+def resolve(source: str | os.PathLike | None = None, cache_dir: str | None = None) -> Weights:
+    """Find, fetch if needed, and verify the weights named by ``source``."""
+    if source is None or source == "default":
+        folder, label = BUNDLED, "bundled default"
+        if not (folder / MANIFEST).exists():
+            raise WeightsError(f"{folder}: the bundled default weights are missing from this install")
+    elif isinstance(source, str) and source.startswith("hf://"):
+        folder, label = fetch_hf(source, cache_dir), source
+    else:
+        p = Path(source)
+        folder = p.parent if p.name == MANIFEST else p
+        label = str(p)
+        if not folder.is_dir():
+            raise WeightsError(
+                f"{p}: no such weights folder (give a folder with {MANIFEST}, hf://org/name@rev, or nothing for the bundled default)"
+            )
+    manifest = read_manifest(folder)
+    verify(folder, manifest)
+    return Weights(folder, manifest, label)
+
+
+def write_manifest(folder: Path, stages: dict[str, str], extra: dict) -> dict:
+    """Write ``manifest.json`` for the ONNX files in ``folder`` (used by export)."""
+    files = {name: {"sha256": sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in stages.values()}
+    manifest = {"format": FORMAT, **extra, "stages": stages, "files": files}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest

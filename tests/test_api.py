@@ -1,0 +1,76 @@
+"""Matter on real onnxruntime sessions over tiny real models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semhm_models import Matter, processing
+from semhm_models.errors import ImageError
+from train.export import load_stage
+
+
+def test_alpha_at_full_resolution_any_mode(matter, photo, tmp_path):
+    for mode in ("RGB", "L", "CMYK", "P", "RGBA"):
+        with Image.open(photo) as im:
+            src = im.convert(mode)
+        m = matter(src)
+        assert m.alpha.shape == (205, 137) and m.alpha.dtype == np.float32
+        assert m.foreground.shape == (205, 137, 3) and m.foreground.dtype == np.float32
+        assert 0 <= m.alpha.min() and m.alpha.max() <= 1 and 0 <= m.foreground.min() and m.foreground.max() <= 1
+
+
+def test_matches_torch_chain(matter, tiny_run, photo):
+    """The runtime's answer is the torch chain's answer (pre/post-processing included)."""
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    m = matter(photo)
+    mpn, qun, mrn = (load_stage(s, tiny_run) for s in ("mpn", "qun", "mrn"))
+    with torch.no_grad():
+        lr = torch.from_numpy(processing.lowres(rgb))
+        fgr, alpha = mrn(torch.from_numpy(processing.to_nchw(rgb)), qun(lr, mpn(lr)[:, :1]))
+    assert np.abs(m.alpha - alpha[0, 0].numpy()).max() <= 1e-4
+    assert np.abs(m.foreground - fgr[0].permute(1, 2, 0).numpy()).max() <= 1e-4
+
+
+def test_coarse_mask_skips_mpn_and_changes_the_result(matter, photo, tmp_path):
+    full = np.ones((205, 137), np.float32)
+    empty = np.zeros((205, 137), np.float32)
+    a = matter.matte_rgb(np.asarray(Image.open(photo).convert("RGB")), full)
+    b = matter.matte_rgb(np.asarray(Image.open(photo).convert("RGB")), empty)
+    assert "mpn" not in a.timings and {"qun", "mrn"} <= set(a.timings)
+    assert np.abs(a.alpha - b.alpha).mean() > 0.01
+    Image.fromarray((full * 255).astype(np.uint8)).save(tmp_path / "m.png")
+    assert "mpn" not in matter(photo, coarse_mask=tmp_path / "m.png").timings
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "small.png")
+    with pytest.raises(ImageError, match="mask is 9x9 but the image is 137x205"):
+        matter(photo, coarse_mask=tmp_path / "small.png")
+
+
+def test_sessions_are_made_once_and_reused(matter, photo):
+    ids = {k: id(v) for k, v in matter.sessions.items()}
+    for _ in range(3):
+        matter(photo)
+    assert {k: id(v) for k, v in matter.sessions.items()} == ids
+    assert matter.provider == "CPUExecutionProvider"
+
+
+def test_tiny_and_odd_sizes(matter):
+    for h, w in ((1, 1), (2, 3), (67, 93)):
+        m = matter(np.full((h, w, 3), 128, np.uint8))
+        assert m.alpha.shape == (h, w)
+
+
+def test_max_side_caps_mrn_but_output_is_full_size(tiny_weights):
+    small = Matter.from_pretrained(str(tiny_weights), provider="cpu", max_side=64)
+    m = small(np.full((300, 200, 3), 90, np.uint8))
+    assert m.alpha.shape == (300, 200)
+
+
+def test_cutout_and_composite_helpers(matter, photo):
+    m = matter(photo)
+    rgba = m.cutout()
+    assert rgba.shape == (205, 137, 4) and rgba.dtype == np.uint8
+    assert np.array_equal(rgba[..., 3], processing.to_uint8(m.alpha))
+    assert m.composite((0, 255, 0)).shape == (205, 137, 3)

@@ -1,0 +1,32 @@
+"""The exported ONNX chain matches torch at odd sizes, and follows the documented contract."""
+
+from __future__ import annotations
+
+import onnx
+
+from semhm_models import contracts
+from train.export import parity
+
+
+def test_parity_torch_vs_onnxruntime_at_odd_sizes(tiny_run, tiny_weights):
+    diffs = parity(tiny_run, tiny_weights, sizes=((67, 93), (801, 1203)))
+    assert set(diffs) == {"mpn", "qun", "mrn@67x93", "mrn@801x1203"}
+    assert max(diffs.values()) <= 1e-4, diffs
+
+
+def test_onnx_files_are_self_contained_and_match_the_contract(tiny_weights):
+    for stage in contracts.STAGES:
+        path = tiny_weights / f"{stage}.onnx"
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+        assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+        assert [i.name for i in model.graph.input] == list(contracts.INPUTS[stage])
+        assert [o.name for o in model.graph.output] == list(contracts.OUTPUTS[stage])
+        for vi in list(model.graph.input) + list(model.graph.output):
+            assert vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+            dims = vi.type.tensor_type.shape.dim
+            assert dims[0].dim_param  # dynamic batch
+            if stage == "mrn":
+                assert dims[2].dim_param and dims[3].dim_param  # dynamic height and width
+            else:
+                assert [d.dim_value for d in dims[2:]] == list(contracts.MPN_SIZE)

@@ -1,0 +1,62 @@
+"""Pre/post-processing alone: numpy in, numpy out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semhm_models import processing as pp
+from semhm_models.contracts import MPN_SIZE
+
+
+def test_to_nchw_and_lowres_follow_the_contract():
+    rgb = np.random.default_rng(0).integers(0, 256, (301, 199, 3), dtype=np.uint8)
+    x = pp.to_nchw(rgb)
+    assert x.shape == (1, 3, 301, 199) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert np.allclose(x[0, :, 5, 7], rgb[5, 7] / 255)
+    lr = pp.lowres(rgb)
+    assert lr.shape == (1, 3, *MPN_SIZE) and lr.dtype == np.float32
+
+
+def test_lowres_matches_torch_antialiased_resize_used_in_training():
+    torch = pytest.importorskip("torch")
+    from semhm_models.nets.models import resize_lr
+
+    rgb = np.random.default_rng(1).integers(0, 256, (416, 276, 3), dtype=np.uint8)
+    ours = pp.lowres(rgb)
+    theirs = resize_lr(torch.from_numpy(pp.to_nchw(rgb)), MPN_SIZE).numpy()
+    assert np.abs(ours - theirs).mean() < 2 / 255
+
+
+def test_working_size():
+    assert pp.working_size(800, 600, 4096) == (800, 600)
+    assert pp.working_size(8000, 4000, 4096) == (4096, 2048)
+    assert pp.working_size(3, 9000, 4096) == (1, 4096)
+    assert pp.working_size(5000, 5000, None) == (5000, 5000)
+
+
+def test_finish_resizes_to_input_and_clips():
+    alpha = np.full((1, 1, 10, 8), 1.5, np.float32)
+    fgr = np.full((1, 3, 10, 8), 0.5, np.float32)
+    a, f = pp.finish(alpha, fgr, (20, 16))
+    assert a.shape == (20, 16) and f.shape == (20, 16, 3) and a.max() == 1.0
+
+
+def test_cutout_and_composite():
+    alpha = np.array([[0.0, 1.0], [0.5, 1.0]], np.float32)
+    fg = np.ones((2, 2, 3), np.float32)
+    rgba = pp.cutout(alpha, fg)
+    assert rgba.dtype == np.uint8 and rgba.shape == (2, 2, 4) and rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 255
+    comp = pp.composite(alpha, fg, (0, 0, 0))
+    assert comp[0, 0].tolist() == [0, 0, 0] and comp[1, 0].tolist() == [128, 128, 128]
+    bg = np.zeros((7, 9, 3), np.uint8)
+    assert pp.composite(alpha, fg, bg).shape == (2, 2, 3)
+
+
+def test_parse_color():
+    assert pp.parse_color("white") == (255, 255, 255)
+    assert pp.parse_color("#00ff00") == (0, 255, 0)
+    assert pp.parse_color("1,2,3") == (1, 2, 3)
+    for bad in ("nocolour", "1,2", "0,0,300"):
+        with pytest.raises(ValueError, match="background colour"):
+            pp.parse_color(bad)

@@ -1,0 +1,58 @@
+"""onnxruntime checks and provider choice, on real sessions."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+
+from semhm_models import runtime
+from semhm_models.errors import RuntimeSetupError
+
+
+def test_cpu_session_works(tiny_weights):
+    s = runtime.create_session(str(tiny_weights / "mpn.onnx"), "cpu")
+    assert s.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_requested_gpu_that_does_not_work_is_an_error_not_a_silent_fallback(tiny_weights):
+    ort = runtime.import_ort()
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA; the fallback case cannot be shown here")
+    with pytest.raises(RuntimeSetupError, match="fell back to CPU"):
+        runtime.create_session(str(tiny_weights / "mpn.onnx"), "cuda")
+
+
+def test_working_providers_are_found_by_creating_sessions(tiny_weights):
+    found = runtime.working_providers(str(tiny_weights / "mrn.onnx"))
+    assert found["CPUExecutionProvider"] == "ok"
+
+
+def test_unknown_provider(tiny_weights):
+    with pytest.raises(RuntimeSetupError, match="choose one of auto, cpu, cuda, tensorrt"):
+        runtime.create_session(str(tiny_weights / "mpn.onnx"), "tpu")
+
+
+def test_both_onnxruntime_packages_installed_is_explained(monkeypatch):
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda n: "1.0" if n in ("onnxruntime", "onnxruntime-gpu") else real(n))
+    with pytest.raises(RuntimeSetupError, match="several onnxruntime packages.*pip uninstall -y onnxruntime onnxruntime-gpu"):
+        runtime.import_ort()
+
+
+def test_no_onnxruntime_is_explained(monkeypatch):
+    import builtins
+    import sys
+
+    monkeypatch.setattr(runtime, "installed_ort", lambda: [])
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    real_import = builtins.__import__
+
+    def no_ort(name, *a, **k):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_ort)
+    with pytest.raises(RuntimeSetupError, match=r"pip install 'semhm\[cpu\]'"):
+        runtime.import_ort()

@@ -1,0 +1,161 @@
+"""Training end to end on a tiny dataset: build-fine, three stages with resume, export with parity, the
+runtime loading the result, evaluation, and publishing through the real huggingface_hub client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from tests.conftest import ROOT, need_shared
+from tests.hubserver import Hub
+from train import data
+from train.cli import main as train_main
+from train.stages import degrade, mpn_loss, qun_loss
+
+
+def _person(rng, h=72, w=56):
+    img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    mask = Image.new("L", (w, h))
+    ImageDraw.Draw(mask).ellipse([w // 4, h // 8, 3 * w // 4, h - 4], fill=255)
+    img[np.asarray(mask) > 0] = rng.integers(0, 255, 3)
+    return img, np.asarray(mask)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds")
+    rng = np.random.default_rng(0)
+    for sub in ("coarse/images", "coarse/masks", "fine/images", "fine/alpha", "bg"):
+        (root / sub).mkdir(parents=True)
+    for i in range(4):
+        img, m = _person(rng)
+        Image.fromarray(img).save(root / "coarse" / "images" / f"p{i}.jpg")
+        Image.fromarray(m).save(root / "coarse" / "masks" / f"p{i}.png")
+    for i in range(2):
+        img, m = _person(rng)
+        Image.fromarray(img).save(root / "fine" / "images" / f"q{i}.png")
+        Image.fromarray(m).save(root / "fine" / "alpha" / f"q{i}.png")
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(root / "bg" / f"b{i}.jpg")
+    cfg = {
+        "resolution": [64, 48],
+        "sources": {
+            "syn": {"layout": "coarse", "root": str(root / "coarse")},
+            "synfine": {"layout": "fine", "root": str(root / "fine")},
+            "bg": {"layout": "backgrounds", "root": str(root / "bg")},
+        },
+        "fine_labels": {"band": 2, "hair_band": 4},
+        "fine": {"source": "syn", "ids": ["p0", "p1"]},
+        "coarse": {"source": "syn", "ids": ["p2", "p3"]},
+        "val": {"source": "synfine", "ids": ["q0", "q1"]},
+        "backgrounds": {"source": "bg", "train": ["b0", "b1"], "val": ["b2", "b3"]},
+    }
+    (root / "cfg.json").write_text(json.dumps(cfg))
+    return root
+
+
+def test_tiny_end_to_end(dataset, tmp_path, capsys):
+    cfg, cache, run = str(dataset / "cfg.json"), str(tmp_path / "cache"), str(tmp_path / "run")
+    assert train_main(["build-fine", "--config", cfg, "--cache", cache]) == 0
+    assert len(list((tmp_path / "cache" / "64x48" / "fine").glob("*.npz"))) == 4
+    assert train_main(["build-fine", "--config", cfg, "--cache", cache]) == 0  # resumable: nothing to redo
+    assert train_main(["build-val", "--config", cfg, "--cache", cache, "--out", str(tmp_path / "val")]) == 0
+    assert len(list((tmp_path / "val" / "images").iterdir())) == 4
+    common = ["--config", cfg, "--cache", cache, "--run", run, "--batch", "4", "--log-every", "1", "--save-every", "1", "--threads", "2"]
+    assert train_main(["train", "--stage", "mpn", "--steps", "2", *common]) == 0
+    assert train_main(["train", "--stage", "mpn", "--steps", "3", *common]) == 0
+    assert "resumed mpn at step 2" in capsys.readouterr().out
+    assert train_main(["train", "--stage", "qun", "--steps", "2", *common]) == 0
+    assert train_main(["train", "--stage", "mrn", "--steps", "2", *common]) == 0
+    log = [json.loads(line) for line in open(os.path.join(run, "mpn.log.jsonl"))]
+    assert [r["step"] for r in log] == [1, 2, 3] and all(np.isfinite(r["loss"]) for r in log)
+    meta = json.loads(open(os.path.join(run, "mrn.json")).read())
+    assert meta["step"] == 2 and meta["stage"] == "mrn"
+
+    out = tmp_path / "onnx"
+    capsys.readouterr()
+    assert train_main(["export", "--run", run, "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["parity_max_abs_diff"]["mrn@801x1203"] <= 1e-4
+    from semhm_models import Matter
+    from semhm_models.cli import main as semhm
+
+    matter = Matter.from_pretrained(str(out), provider="cpu")
+    assert matter(tmp_path / "val" / "images" / "q0_0.png").alpha.shape == (64, 48)
+    pred = tmp_path / "pred"
+    assert semhm(["matte", str(tmp_path / "val" / "images"), "-o", str(pred), "--format", "alpha", "--model", str(out)]) == 0
+    assert semhm(["eval", "--pred", str(pred), "--gt", str(tmp_path / "val" / "alpha"), "--json", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["count"] == 4
+    assert train_main(["evaluate", "--run", run, "--val", str(tmp_path / "val"), "--out", str(tmp_path / "ev"), "--mode", "mpn"]) == 0
+    assert set(json.loads((tmp_path / "ev" / "metrics.json").read_text())) == {"whole", "unknown"}
+
+    with Hub() as hub:  # publish with the real client, then fetch it back through hf://
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env.update(
+            HF_ENDPOINT=hub.url,
+            HF_TOKEN="hf_test",
+            HF_HUB_CACHE=str(tmp_path / "hfcache"),
+            HF_HUB_DISABLE_TELEMETRY="1",
+            HF_HUB_DISABLE_XET="1",
+        )
+        r = subprocess.run(
+            [sys.executable, "-m", "train", "publish", "--weights", str(out), "--repo-id", "me/tiny"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stderr
+        files = hub.repos["me/tiny"]["commits"][hub.repos["me/tiny"]["refs"]["main"]]
+        assert set(files) == {"manifest.json", "README.md", "mpn.onnx", "qun.onnx", "mrn.onnx"}
+        assert files["mrn.onnx"] == (out / "mrn.onnx").read_bytes()
+        card = files["README.md"].decode()
+        assert "Intended use and limits" in card and "Training data" in card and "Licences" in card
+        r = subprocess.run(
+            [sys.executable, "-m", "semhm_models.cli", "download", "hf://me/tiny@main"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0 and "verified 3 files" in r.stdout, r.stderr
+
+
+def test_missing_and_mismatched_files_are_named(dataset, tmp_path):
+    cfg = data.load_config(dataset / "cfg.json")
+    src = data.source_of(cfg, "syn")
+    with pytest.raises(data.DataError, match="p9.*missing file"):
+        data.read_person(src, "p9", (64, 48))
+    Image.new("L", (10, 10)).save(dataset / "coarse" / "masks" / "p3.png")
+    with pytest.raises(data.DataError, match="does not match"):
+        data.read_person(src, "p3", (64, 48))
+    with pytest.raises(data.DataError, match="missing; run `python -m train build-fine`"):
+        data.load_split(cfg, tmp_path, "fine")
+
+
+def test_ccp_layout_reads_person_and_hair():
+    root = need_shared() / "ccp"
+    src = data.Source("ccp", root)
+    p = data.read_person(src, data.list_ids(src)[0], (416, 276))
+    assert p["image"].shape == (416, 276, 3) and p["mask"].shape == (416, 276)
+    assert 0.05 < (p["mask"] > 127).mean() < 0.7 and p["hair"].any()
+
+
+def test_losses_follow_the_paper():
+    a = torch.zeros(1, 1, 4, 4)
+    pred = torch.cat([torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)], 1)  # fg all 1, bg all 0
+    assert mpn_loss(pred, a).item() == pytest.approx(1.0)  # 0.5 * 1 + 0.5 * 1
+    x, x_ = torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4)
+    assert qun_loss(x, x_, x, x_).item() == pytest.approx(0.5)  # only the consistency term: 0.5 * 1
+    g = torch.Generator().manual_seed(0)
+    m = torch.zeros(8, 1, 32, 32)
+    m[:, :, 8:24, 8:24] = 1
+    d = degrade(m, g)
+    assert d.shape == m.shape and 0 <= d.min() and d.max() <= 1 and not torch.equal(d, m)

@@ -1,0 +1,101 @@
+"""Weights: local folders, the sha256 manifest, tampering, and hf:// through the real huggingface_hub
+client against a hub on 127.0.0.1 (cache, pinned revision, offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from semhm_models import weights
+from semhm_models.errors import WeightsError
+from tests.hubserver import Hub
+
+
+def copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_local_folder_and_manifest_path(tiny_weights):
+    w = weights.resolve(str(tiny_weights))
+    assert w.path("mrn").name == "mrn.onnx"
+    assert weights.resolve(str(tiny_weights / "manifest.json")).folder == tiny_weights
+    m = json.loads((tiny_weights / "manifest.json").read_text())
+    assert m["format"] == "semhm-weights/1" and set(m["files"]) == {"mpn.onnx", "qun.onnx", "mrn.onnx"}
+    assert all(len(f["sha256"]) == 64 for f in m["files"].values())
+
+
+def test_tampered_and_truncated_files_are_refused(tiny_weights, tmp_path):
+    w = copy(tiny_weights, tmp_path / "t")
+    data = bytearray((w / "qun.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (w / "qun.onnx").write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="qun.onnx: sha256 .* corrupt or tampered"):
+        weights.resolve(str(w))
+    w2 = copy(tiny_weights, tmp_path / "u")
+    (w2 / "mrn.onnx").write_bytes((w2 / "mrn.onnx").read_bytes()[:1000])
+    with pytest.raises(WeightsError, match="mrn.onnx: 1000 bytes, manifest says .*truncated"):
+        weights.resolve(str(w2))
+    (w2 / "mrn.onnx").unlink()
+    with pytest.raises(WeightsError, match="mrn.onnx: missing"):
+        weights.resolve(str(w2))
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(WeightsError, match="no such weights folder"):
+        weights.resolve(str(tmp_path / "nothing"))
+    with pytest.raises(WeightsError, match="no manifest"):
+        weights.resolve(str(tmp_path))
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="unreadable manifest"):
+        weights.resolve(str(tmp_path))
+    with pytest.raises(WeightsError, match="expected hf://org/name"):
+        weights.parse_hf("hf://justaname")
+
+
+def test_bundled_default_is_present_and_verified():
+    w = weights.resolve(None)
+    assert w.source == "bundled default"
+    assert w.manifest["metrics"]["validation"]["sad"] <= 0.010  # the bar the shipped weights passed
+
+
+def _env(hub_url: str, cache) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=hub_url, HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
+    return env
+
+
+def _semhm(args, env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "semhm_models.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_hf_download_pinned_cached_and_offline(tiny_weights, tmp_path, photo):
+    files = {p.name: p.read_bytes() for p in tiny_weights.iterdir()}
+    with Hub() as hub:
+        sha = hub.commit("semhm/tiny", files)
+        env = _env(hub.url, tmp_path / "cache")
+        r = _semhm(["download", f"hf://semhm/tiny@{sha}"], env)
+        assert r.returncode == 0, r.stderr
+        assert "verified 3 files" in r.stdout
+        assert any(q.startswith("GET /semhm/tiny/resolve/") for q in hub.requests)
+        # a moved branch does not change a pinned revision
+        hub.commit("semhm/tiny", {"mrn.onnx": b"garbage"})
+        r = _semhm(["matte", str(photo), "-o", str(tmp_path / "o1"), "--model", f"hf://semhm/tiny@{sha}", "--provider", "cpu"], env)
+        assert r.returncode == 0, r.stderr
+        # the branch now serves a file that fails the manifest check: refused, by name
+        r = _semhm(["download", "hf://semhm/tiny@main"], env)
+        assert r.returncode == 1 and "mrn.onnx" in r.stderr and "manifest" in r.stderr
+        r = _semhm(["download", "hf://semhm/missing@main"], env)
+        assert r.returncode == 1 and "download failed" in r.stderr
+    # the server is gone: the pinned, cached weights still work offline
+    env["HF_HUB_OFFLINE"] = "1"
+    r = _semhm(["matte", str(photo), "-o", str(tmp_path / "o2"), "--model", f"hf://semhm/tiny@{sha}", "--provider", "cpu"], env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o2" / "photo.png").exists()
+    r = _semhm(["download", "hf://semhm/never-fetched@main"], env)
+    assert r.returncode == 1 and "not in the local cache" in r.stderr

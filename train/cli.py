@@ -1,0 +1,90 @@
+"""`python -m train COMMAND`: build-fine, train, export, evaluate, publish."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = str(Path(__file__).parent / "configs" / "default.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build-fine", help="fine alphas + foregrounds from masks (cached, resumable)")
+    b.add_argument("--config", default=DEFAULT_CONFIG)
+    b.add_argument("--cache", default="data/cache")
+    b.add_argument("--limit", type=int, default=None, help="only the first N persons of each split")
+    t = sub.add_parser("train", help="train one stage (mpn, qun, mrn); resumes where it stopped")
+    from train.stages import StageArgs
+
+    defaults = StageArgs(stage="mpn", run="", config=DEFAULT_CONFIG)
+    t.add_argument("--stage", required=True, choices=["mpn", "qun", "mrn"])
+    t.add_argument("--run", required=True, help="folder for checkpoints and logs")
+    t.add_argument("--config", default=DEFAULT_CONFIG)
+    for name in ("cache", "coarse", "qun", "mpn_from", "qun_from", "pretrained"):
+        t.add_argument("--" + name.replace("_", "-"), default=getattr(defaults, name))
+    for name in ("steps", "batch", "seed", "threads", "log_every", "save_every", "limit"):
+        t.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
+    t.add_argument("--lr", type=float, default=defaults.lr)
+    v = sub.add_parser("build-val", help="write the fixed validation composites as PNG files")
+    v.add_argument("--config", default=DEFAULT_CONFIG)
+    v.add_argument("--cache", default="data/cache")
+    v.add_argument("--out", default="data/val")
+    ev = sub.add_parser("evaluate", help="predict the validation composites with a run's checkpoints and score them")
+    ev.add_argument("--run", required=True)
+    ev.add_argument("--val", default="data/val")
+    ev.add_argument("--out", required=True, help="folder for predicted alphas and metrics.json")
+    ev.add_argument("--mode", default="chain", choices=["chain", "mpn"])
+    ev.add_argument("--qun", default="use", choices=["use", "none"])
+    ev.add_argument("--mpn-from", default=None)
+    ev.add_argument("--qun-from", default=None)
+    ex = sub.add_parser("export", help="ONNX files + manifest for the runtime, with a parity check")
+    ex.add_argument("--run", required=True)
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--mpn-from", default=None)
+    ex.add_argument("--qun-from", default=None)
+    ex.add_argument("--info", default=None, help="JSON file merged into the manifest (training, licences, metrics)")
+    pb = sub.add_parser("publish", help="upload ONNX, manifest and a model card to the Hugging Face Hub")
+    pb.add_argument("--weights", required=True, help="exported weights folder")
+    pb.add_argument("--repo-id", required=True, metavar="ORG/NAME")
+    pb.add_argument("--revision", default=None)
+    args = p.parse_args(argv)
+    from train import data
+
+    try:
+        if args.cmd == "build-fine":
+            cfg = data.load_config(args.config)
+            out = data.build_fine(cfg, args.cache, args.limit)
+            print(f"fine labels in {out}")
+        elif args.cmd == "train":
+            from train.stages import train_stage
+
+            kw = {k: v for k, v in vars(args).items() if k != "cmd"}
+            print(f"checkpoint: {train_stage(StageArgs(**kw))}")
+        elif args.cmd == "build-val":
+            print(f"validation composites in {data.build_val(data.load_config(args.config), args.cache, args.out)}")
+        elif args.cmd == "evaluate":
+            from train.evaluate import evaluate
+
+            res = evaluate(args.val, args.run, args.out, args.mode, args.qun, args.mpn_from, args.qun_from)
+            print(json.dumps(res, indent=1))
+        elif args.cmd == "export":
+            from train.export import export, parity
+
+            info = json.loads(Path(args.info).read_text()) if args.info else None
+            export(args.run, args.out, args.mpn_from, args.qun_from, info)
+            diffs = parity(args.run, args.out, mpn_from=args.mpn_from, qun_from=args.qun_from)
+            print(json.dumps({"parity_max_abs_diff": diffs}, indent=1))
+            if max(diffs.values()) > 1e-4:
+                raise ValueError(f"ONNX parity check failed: {diffs}")
+        elif args.cmd == "publish":
+            from train.publish import publish
+
+            print(f"published {args.repo_id} at commit {publish(args.weights, args.repo_id, args.revision)}")
+    except (data.DataError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,66 @@
+"""Evaluate checkpoints on the validation composites with the runtime's own pre/post-processing.
+
+Modes: ``chain`` (MPN -> QUN -> MRN, or MPN -> MRN with ``qun='none'``) and ``mpn`` (the MPN foreground
+mask alone, bilinearly upsampled: the segmentation baseline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from semhm_models import processing as pp
+from semhm_models.images import load_mask, load_rgb
+from semhm_models.metrics import matting_errors, unknown_region
+from semhm_models.progress import progress
+from train.export import load_stage
+
+
+def predict_dir(
+    images: Path, out: Path, run: str, mode: str = "chain", qun: str = "use", mpn_from: str | None = None, qun_from: str | None = None
+) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    mpn = load_stage("mpn", mpn_from or run)
+    q = load_stage("qun", qun_from or run) if qun == "use" and mode == "chain" else None
+    mrn = load_stage("mrn", run) if mode == "chain" else None
+    for f in progress(sorted(images.iterdir()), f"predict {mode}"):
+        rgb = load_rgb(f)
+        h, w = rgb.shape[:2]
+        with torch.no_grad():
+            lr = torch.from_numpy(pp.lowres(rgb))
+            mask = mpn(lr)[:, :1]
+            if mode == "mpn":
+                alpha = pp.resize_plane(mask[0, 0].numpy(), (h, w))
+            else:
+                if q is not None:
+                    mask = q(lr, mask)
+                alpha = mrn(torch.from_numpy(pp.to_nchw(rgb)), mask)[1][0, 0].numpy()
+        Image.fromarray(pp.to_uint8(alpha)).save(out / f"{f.stem}.png")
+    return out
+
+
+def score_dir(pred: Path, gt: Path) -> dict:
+    """Mean errors per pixel over the whole image and over the trimap unknown band."""
+    rows = {"whole": [], "unknown": []}
+    for g in sorted(gt.iterdir()):
+        a = load_mask(g)
+        p = load_mask(pred / f"{g.stem}.png", a.shape)
+        rows["whole"].append(matting_errors(p, a))
+        rows["unknown"].append(matting_errors(p, a, unknown_region(a)))
+    return {
+        region: {k: float(np.mean([r[k] for r in rs])) for k in ("sad", "mse", "grad", "conn")} | {"count": len(rs)}
+        for region, rs in rows.items()
+    }
+
+
+def evaluate(
+    val: str, run: str, out: str, mode: str = "chain", qun: str = "use", mpn_from: str | None = None, qun_from: str | None = None
+) -> dict:
+    val_dir = Path(val)
+    pred = predict_dir(val_dir / "images", Path(out), run, mode, qun, mpn_from, qun_from)
+    res = score_dir(pred, val_dir / "alpha")
+    (Path(out) / "metrics.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res

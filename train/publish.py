@@ -1,0 +1,81 @@
+"""Upload exported weights (ONNX + manifest) and a model card to the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from semhm_models.weights import MANIFEST, read_manifest, verify
+
+
+def model_card(manifest: dict, repo_id: str) -> str:
+    m = manifest
+    metrics = m.get("metrics", {})
+    rows = "\n".join(
+        f"| {name} | " + " | ".join(f"{v.get(k, float('nan')):.4f}" for k in ("sad", "mse", "grad", "conn")) + " |"
+        for name, v in metrics.items()
+        if isinstance(v, dict) and "sad" in v
+    )
+    data = json.dumps(m.get("training", {}), indent=1)
+    licences = "\n".join(f"- {k}: {v}" for k, v in m.get("licences", {}).items())
+    return f"""---
+license: apache-2.0
+library_name: onnx
+tags: [image-segmentation, matting, human-matting, onnx]
+---
+# semhm weights: {repo_id}
+
+Semantic human matting after Liu et al., "Boosting Semantic Human Matting with Coarse Annotations" (CVPR 2020):
+MPN (mask prediction, 192x160) -> QUN (quality unification) -> MRN (matting refinement, full resolution),
+exported to ONNX (`{", ".join(m["files"])}`), each file's sha256 in `{MANIFEST}`.
+
+## Use
+
+```
+pip install 'semhm[cpu]'
+semhm matte photo.jpg -o out/ --model hf://{repo_id}@<commit>
+```
+
+## Intended use and limits
+
+Cutting out people in photos (portraits to full body), and refining a rough person mask into an alpha
+matte. Trained on CCP street-fashion photos composited over BSDS500 backgrounds at 416x276, so it is
+best on a single, clearly visible person; crowds, unusual poses, very fine hair and motion blur are
+weaker. Not for identifying people.
+
+## Evaluation (errors per pixel, whole image, lower is better)
+
+| split | SAD | MSE | Grad | Conn |
+|---|---|---|---|---|
+{rows}
+
+## Training data
+
+```
+{data}
+```
+
+## Licences
+
+{licences}
+"""
+
+
+def publish(weights_dir: str, repo_id: str, revision: str | None = None, token: str | None = None, private: bool = False) -> str:
+    """Create the repo if needed and upload the weights folder with a model card; returns the commit."""
+    from huggingface_hub import HfApi
+
+    folder = Path(weights_dir)
+    manifest = read_manifest(folder)
+    verify(folder, manifest)
+    (folder / "README.md").write_text(model_card(manifest, repo_id))
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        revision=revision,
+        allow_patterns=[MANIFEST, "README.md", *manifest["files"]],
+        commit_message=f"semhm weights {manifest.get('version', '')}",
+    )
+    return info.oid
