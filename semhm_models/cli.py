@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="versions, providers that really work, the device, the weights and their check")
     d.add_argument("--model", default=None, metavar="SOURCE")
 
+    sub.add_parser("bench", help="latency per stage and peak memory at 512x512 .. 3840x2160 (see semhm bench -h)", add_help=False)
     dl = sub.add_parser("download", help="fetch and verify weights into the local cache (then they work offline)")
     dl.add_argument("source", help="hf://org/name@revision")
     dl.add_argument("--cache-dir", default=None)
@@ -287,6 +288,11 @@ COMMANDS = {"matte": cmd_matte, "refine": cmd_refine, "eval": cmd_eval, "doctor"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own parser: it re-runs itself per size in subprocesses
+        from semhm_models.bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.cmd](args)

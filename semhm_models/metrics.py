@@ -85,5 +85,5 @@ def unknown_region(gt: np.ndarray, width: int = 10) -> np.ndarray:
     from scipy.ndimage import binary_dilation
 
     soft = (gt > 0.01) & (gt < 0.99)
-    edge = binary_dilation(gt > 0.5, iterations=1) ^ binary_dilation(gt <= 0.5, iterations=1)
+    edge = binary_dilation(gt > 0.5, iterations=1) & binary_dilation(gt <= 0.5, iterations=1)
     return binary_dilation(soft | edge, iterations=width)

@@ -30,3 +30,11 @@ def test_onnx_files_are_self_contained_and_match_the_contract(tiny_weights):
                 assert dims[2].dim_param and dims[3].dim_param  # dynamic height and width
             else:
                 assert [d.dim_value for d in dims[2:]] == list(contracts.MPN_SIZE)
+
+
+def test_readme_onnx_table_is_the_contract_table():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text().split("<!-- onnx-table -->\n", 1)[1]
+    table = [line for line in contracts.__doc__.splitlines() if line.startswith("|")]
+    assert readme.splitlines()[: len(table)] == table

@@ -74,3 +74,11 @@ def test_real_mattes():
 def test_shape_mismatch():
     with pytest.raises(ValueError, match="prediction is 3x2 but the reference is 2x3"):
         matting_errors(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+def test_unknown_region_is_a_band_around_the_edge():
+    gt = np.zeros((60, 60))
+    gt[20:40, 20:40] = 1
+    r = unknown_region(gt, width=3)
+    assert r[20, 30] and r[17, 30] and not r[0, 0] and not r[30, 30]
+    assert 0 < r.mean() < 0.5

@@ -1,0 +1,167 @@
+"""`semhm bench`: end-to-end latency (decode excluded and included), per-stage time and peak memory.
+
+Each (provider, size) runs in a fresh subprocess so that its peak RSS is its own. The input is a real
+photo resized to each size and JPEG-encoded in memory, so "decode" is a real JPEG decode."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
+STAGES = ("decode", "pre", "mpn", "qun", "mrn", "post")
+EXAMPLE = Path(__file__).resolve().parents[1] / "demo" / "examples" / "p3m_p_07141906.jpg"
+
+
+def _photo(w: int, h: int) -> bytes:
+    if EXAMPLE.exists():
+        with Image.open(EXAMPLE) as im:
+            img = im.convert("RGB").resize((w, h), Image.BICUBIC)
+    else:  # an installed package without the examples: a smooth synthetic scene
+        y, x = np.mgrid[0:h, 0:w]
+        img = Image.fromarray(np.dstack([x * 255 // max(w, 1), y * 255 // max(h, 1), (x + y) % 256]).astype(np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def _stats(xs: list[float]) -> dict[str, float]:
+    xs = sorted(xs)
+    return {"median_ms": 1000 * statistics.median(xs), "p90_ms": 1000 * xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]}
+
+
+def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str | None, threads: int | None) -> dict:
+    """Measure one size in this process (called in a subprocess by ``bench``)."""
+    from semhm_models.api import Matter
+    from semhm_models.images import load_rgb
+
+    data = _photo(w, h)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    matter = Matter.from_pretrained(model, provider=provider, threads=threads)
+    rows = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        rgb = load_rgb(Image.open(io.BytesIO(data)))
+        t1 = time.perf_counter()
+        m = matter.matte_rgb(rgb)
+        t2 = time.perf_counter()
+        if i >= warmup:
+            rows.append({"decode": t1 - t0, "model": t2 - t1, "total": t2 - t0, **m.timings})
+    return {
+        "size": f"{w}x{h}",
+        "provider": matter.provider,
+        "repeats": repeats,
+        "end_to_end_excl_decode": _stats([r["model"] for r in rows]),
+        "end_to_end_incl_decode": _stats([r["total"] for r in rows]),
+        "stages_median_ms": {s: 1000 * statistics.median(r.get(s, 0.0) for r in rows) for s in STAGES},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_session_mb": rss0 / 1024,
+    }
+
+
+def bench(
+    providers: list[str], sizes=SIZES, repeats: int = 10, warmup: int = 2, model: str | None = None, threads: int | None = None
+) -> dict:
+    results = []
+    for provider in providers:
+        for w, h in sizes:
+            reps = repeats if w * h <= 2_100_000 else max(3, repeats // 3)
+            cmd = [
+                sys.executable,
+                "-m",
+                "semhm_models.bench",
+                "--one",
+                f"{w}x{h}",
+                "--provider",
+                provider,
+                "--repeats",
+                str(reps),
+                "--warmup",
+                str(warmup),
+            ]
+            cmd += ["--model", model] if model else []
+            cmd += ["--threads", str(threads)] if threads else []
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                results.append({"size": f"{w}x{h}", "provider": provider, "error": r.stderr.strip().splitlines()[-1:]})
+                continue
+            results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return {"host": host_info(), "results": results}
+
+
+def host_info() -> dict:
+    from semhm_models.runtime import installed_ort
+
+    cpu = platform.processor()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "onnxruntime": installed_ort()}
+
+
+def table(report: dict) -> str:
+    head = "| provider | size | e2e excl. decode median / p90 (ms) | incl. decode median (ms) | "
+    lines = [head + " | ".join(STAGES) + " | peak RSS (MB) |", "|---" * (5 + len(STAGES)) + "|"]
+    for r in report["results"]:
+        if "error" in r:
+            lines.append(f"| {r['provider']} | {r['size']} | error: {r['error']} |")
+            continue
+        s, ex, inc = r["stages_median_ms"], r["end_to_end_excl_decode"], r["end_to_end_incl_decode"]
+        stages = " | ".join(f"{s[k]:.1f}" for k in STAGES)
+        cells = f"{ex['median_ms']:.1f} / {ex['p90_ms']:.1f} | {inc['median_ms']:.1f} | {stages} | {r['peak_rss_mb']:.0f}"
+        lines.append(f"| {r['provider']} | {r['size']} | {cells} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="semhm bench", description=__doc__)
+    p.add_argument(
+        "--provider", action="append", default=None, help="cpu, cuda, tensorrt (repeatable); default: cpu, plus cuda if it works"
+    )
+    p.add_argument("--size", action="append", default=None, help="WxH (repeatable); default: 512x512 800x800 1920x1080 3840x2160")
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--model", default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", default=None, help="write the report here too")
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.one:
+        w, h = (int(v) for v in a.one.split("x"))
+        print(json.dumps(run_one(w, h, a.provider[0], a.repeats, a.warmup, a.model, a.threads)))
+        return 0
+    sizes = [tuple(int(v) for v in s.split("x")) for s in a.size] if a.size else SIZES
+    providers = a.provider or default_providers(a.model)
+    report = bench(providers, sizes, a.repeats, a.warmup, a.model, a.threads)
+    print(table(report))
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 1 if any("error" in r for r in report["results"]) else 0
+
+
+def default_providers(model: str | None) -> list[str]:
+    from semhm_models import runtime, weights
+
+    works = runtime.working_providers(str(weights.resolve(model).path("mrn")))
+    return ["cpu"] + (["cuda"] if works.get("CUDAExecutionProvider") == "ok" else [])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
