@@ -34,7 +34,10 @@ class Matte:
 
 
 class Matter:
-    """One onnxruntime session per stage, made once and reused for every image of a batch."""
+    """One onnxruntime session per stage, made once and reused for every image of a batch.
+
+    ``binding``: "auto" (I/O binding on GPU providers), "on" or "off". With binding, MPN -> QUN -> MRN
+    stays on the device: the images go up once and only MRN's outputs come back."""
 
     def __init__(
         self,
@@ -43,12 +46,17 @@ class Matter:
         threads: int | None = None,
         max_side: int | None = DEFAULT_MAX_SIDE,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        binding: str = "auto",
     ) -> None:
+        if binding not in ("auto", "on", "off"):
+            raise ValueError(f"binding '{binding}': choose auto, on or off")
         self.weights = weights
         self.max_side = max_side
         self.max_pixels = max_pixels
         self.sessions = {s: create_session(str(weights.path(s)), provider, threads) for s in ("mpn", "qun", "mrn")}
         self.provider = self.sessions["mrn"].get_providers()[0]
+        self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
+        self.binding = binding == "on" or (binding == "auto" and self.device == "cuda")
 
     @classmethod
     def from_pretrained(
@@ -58,9 +66,10 @@ class Matter:
         threads: int | None = None,
         max_side: int | None = DEFAULT_MAX_SIDE,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        binding: str = "auto",
     ) -> Matter:
         """``source``: None (bundled default), a local folder, or ``hf://org/name@revision``."""
-        return cls(resolve(source), provider, threads, max_side, max_pixels)
+        return cls(resolve(source), provider, threads, max_side, max_pixels, binding)
 
     def __call__(self, image: ImageLike, coarse_mask: ImageLike | None = None) -> Matte:
         """Matte one image of any size and mode. With ``coarse_mask`` (same size, white = person) the
@@ -78,20 +87,56 @@ class Matter:
         h, w = rgb.shape[:2]
         t0 = time.perf_counter()
         lr = pp.lowres(rgb)
-        wh = pp.working_size(h, w, self.max_side)
-        image = pp.to_nchw(pp.resize_rgb(rgb, wh))
-        t1 = time.perf_counter()
-        if mask is None:
-            coarse = self.sessions["mpn"].run(["masks"], {"image_lr": lr})[0][:, :1]
-            t2 = time.perf_counter()
-            t["mpn"] = t2 - t1
-        else:
-            coarse, t2 = pp.mask_lowres(mask), t1
-        unified = self.sessions["qun"].run(["unified"], {"image_lr": lr, "mask": coarse})[0]
-        t3 = time.perf_counter()
-        fgr, alpha = self.sessions["mrn"].run(["fgr", "alpha"], {"image": image, "mask": unified})
-        t4 = time.perf_counter()
+        image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
+        coarse = None if mask is None else pp.mask_lowres(mask)
+        t["pre"] = time.perf_counter() - t0
+        fgr, alpha = (self._chain_bound if self.binding else self._chain)(lr, image, coarse, t)
+        t0 = time.perf_counter()
         a, f = pp.finish(alpha, fgr, (h, w))
-        t5 = time.perf_counter()
-        t.update(pre=t1 - t0, qun=t3 - t2, mrn=t4 - t3, post=t5 - t4)
+        t["post"] = time.perf_counter() - t0
         return Matte(a, f, t)
+
+    def _chain(self, lr, image, coarse, t):
+        s, t0 = self.sessions, time.perf_counter()
+        if coarse is None:
+            coarse = s["mpn"].run(["fg"], {"image_lr": lr})[0]
+            t["mpn"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        unified = s["qun"].run(["unified"], {"image_lr": lr, "mask": coarse})[0]
+        t2 = time.perf_counter()
+        fgr, alpha = s["mrn"].run(["fgr", "alpha"], {"image": image, "mask": unified})
+        t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
+        return fgr, alpha
+
+    def _chain_bound(self, lr, image, coarse, t):
+        from semhm_models.runtime import import_ort
+
+        ort, s, dev, t0 = import_ort(), self.sessions, self.device, time.perf_counter()
+        lr_v = ort.OrtValue.ortvalue_from_numpy(lr, dev, 0)
+        if coarse is None:
+            io = s["mpn"].io_binding()
+            io.bind_ortvalue_input("image_lr", lr_v)
+            io.bind_output("masks", dev)
+            io.bind_output("fg", dev)
+            s["mpn"].run_with_iobinding(io)
+            mask_v = io.get_outputs()[1]
+            t["mpn"] = time.perf_counter() - t0
+        else:
+            mask_v = ort.OrtValue.ortvalue_from_numpy(coarse, dev, 0)
+        t1 = time.perf_counter()
+        io = s["qun"].io_binding()
+        io.bind_ortvalue_input("image_lr", lr_v)
+        io.bind_ortvalue_input("mask", mask_v)
+        io.bind_output("unified", dev)
+        s["qun"].run_with_iobinding(io)
+        unified_v = io.get_outputs()[0]
+        t2 = time.perf_counter()
+        io = s["mrn"].io_binding()
+        io.bind_ortvalue_input("image", ort.OrtValue.ortvalue_from_numpy(image, dev, 0))
+        io.bind_ortvalue_input("mask", unified_v)
+        io.bind_output("fgr")  # back to the host: the only download
+        io.bind_output("alpha")
+        s["mrn"].run_with_iobinding(io)
+        fgr, alpha = (v.numpy() for v in io.get_outputs())
+        t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
+        return fgr, alpha

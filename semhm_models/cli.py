@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="versions, providers that really work, the device, the weights and their check")
     d.add_argument("--model", default=None, metavar="SOURCE")
 
+    sub.add_parser("demo", help="start the Gradio web demo on 127.0.0.1 (see semhm demo -h)", add_help=False)
     sub.add_parser("bench", help="latency per stage and peak memory at 512x512 .. 3840x2160 (see semhm bench -h)", add_help=False)
     dl = sub.add_parser("download", help="fetch and verify weights into the local cache (then they work offline)")
     dl.add_argument("source", help="hf://org/name@revision")
@@ -293,6 +294,13 @@ def main(argv: list[str] | None = None) -> int:
         from semhm_models.bench import main as bench_main
 
         return bench_main(argv[1:])
+    if argv[:1] == ["demo"]:  # the web demo, from a checkout or with the demo/ folder installed
+        try:
+            from demo.app import main as demo_main
+        except ImportError as e:
+            print(f"error: the demo needs gradio and the demo/ folder: pip install -e '.[demo]' ({e})", file=sys.stderr)
+            return 1
+        return demo_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.cmd](args)

@@ -6,6 +6,7 @@ Inside semhm everything is float32, NCHW, in [0, 1]; uint8 and file formats exis
 |----------|-----------|-----------|------------------|---------|--------|------------------------------------------|
 | mpn.onnx | image_lr  | input     | (N, 3, 192, 160) | float32 | [0, 1] | RGB resized (antialiased) to 192x160     |
 | mpn.onnx | masks     | output    | (N, 2, 192, 160) | float32 | [0, 1] | channel 0 foreground, channel 1 background |
+| mpn.onnx | fg        | output    | (N, 1, 192, 160) | float32 | [0, 1] | channel 0 alone: feeds QUN on the device |
 | qun.onnx | image_lr  | input     | (N, 3, 192, 160) | float32 | [0, 1] | as above                                 |
 | qun.onnx | mask      | input     | (N, 1, 192, 160) | float32 | [0, 1] | MPN foreground or a user's coarse mask   |
 | qun.onnx | unified   | output    | (N, 1, 192, 160) | float32 | [0, 1] | quality-unified mask                     |
@@ -20,5 +21,5 @@ from __future__ import annotations
 MPN_SIZE: tuple[int, int] = (192, 160)  # (height, width) of MPN and QUN inputs
 
 INPUTS: dict[str, tuple[str, ...]] = {"mpn": ("image_lr",), "qun": ("image_lr", "mask"), "mrn": ("image", "mask")}
-OUTPUTS: dict[str, tuple[str, ...]] = {"mpn": ("masks",), "qun": ("unified",), "mrn": ("fgr", "alpha")}
+OUTPUTS: dict[str, tuple[str, ...]] = {"mpn": ("masks", "fg"), "qun": ("unified",), "mrn": ("fgr", "alpha")}
 STAGES: tuple[str, ...] = ("mpn", "qun", "mrn")

@@ -74,3 +74,17 @@ def test_cutout_and_composite_helpers(matter, photo):
     assert rgba.shape == (205, 137, 4) and rgba.dtype == np.uint8
     assert np.array_equal(rgba[..., 3], processing.to_uint8(m.alpha))
     assert m.composite((0, 255, 0)).shape == (205, 137, 3)
+
+
+def test_io_binding_path_gives_the_same_matte(tiny_weights, photo):
+    """The GPU path (MPN -> QUN -> MRN kept on the device with I/O binding), exercised on the CPU device."""
+    plain = Matter.from_pretrained(str(tiny_weights), provider="cpu", binding="off")
+    bound = Matter.from_pretrained(str(tiny_weights), provider="cpu", binding="on")
+    assert bound.binding and not plain.binding
+    a, b = plain(photo), bound(photo)
+    assert np.abs(a.alpha - b.alpha).max() <= 1e-6 and np.abs(a.foreground - b.foreground).max() <= 1e-6
+    mask = np.ones((205, 137), np.float32)
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    assert np.abs(plain.matte_rgb(rgb, mask).alpha - bound.matte_rgb(rgb, mask).alpha).max() <= 1e-6
+    with pytest.raises(ValueError, match="binding 'maybe'"):
+        Matter.from_pretrained(str(tiny_weights), binding="maybe")

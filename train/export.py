@@ -17,6 +17,19 @@ from semhm_models.nets import MPN, MRN, QUN
 OPSET = 17
 
 
+class MPNGraph(torch.nn.Module):
+    """MPN as exported: both masks, and the foreground channel alone so that QUN can take it on the device
+    without a copy back to the host."""
+
+    def __init__(self, mpn: MPN) -> None:
+        super().__init__()
+        self.mpn = mpn
+
+    def forward(self, image_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        masks = self.mpn(image_lr)
+        return masks, masks[:, :1]
+
+
 def load_stage(stage: str, folder: str | Path) -> torch.nn.Module:
     net = {"mpn": MPN, "qun": QUN, "mrn": MRN}[stage]()
     path = Path(folder) / f"{stage}.safetensors"
@@ -75,7 +88,7 @@ def export(run: str | Path, out: str | Path, mpn_from: str | None = None, qun_fr
     stages = {}
     for stage in contracts.STAGES:
         net = load_stage(stage, src[stage])
-        export_stage(net, stage, out / f"{stage}.onnx")
+        export_stage(MPNGraph(net) if stage == "mpn" else net, stage, out / f"{stage}.onnx")
         stages[stage] = f"{stage}.onnx"
     extra = {
         "name": "semhm",
@@ -114,7 +127,7 @@ def parity(
         for shp in cases:
             xs = [torch.rand(s, generator=g) for s in shp]
             with torch.no_grad():
-                ref = net(*xs)
+                ref = (MPNGraph(net) if stage == "mpn" else net)(*xs)
             ref = ref if isinstance(ref, tuple) else (ref,)
             got = sess.run(None, {n: x.numpy() for n, x in zip(contracts.INPUTS[stage], xs, strict=False)})
             key = stage if stage != "mrn" else f"mrn@{shp[0][2]}x{shp[0][3]}"
