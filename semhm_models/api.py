@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from semhm_models import processing as pp
+from semhm_models.errors import ImageError
 from semhm_models.images import DEFAULT_MAX_PIXELS, ImageLike, load_mask, load_rgb
 from semhm_models.runtime import create_session
 from semhm_models.weights import Weights, resolve
@@ -85,6 +86,8 @@ class Matter:
         """As ``__call__`` on already decoded RGB uint8 (H, W, 3) and an optional float32 (H, W) mask."""
         t = timings if timings is not None else {}
         h, w = rgb.shape[:2]
+        if mask is not None and mask.shape != (h, w):
+            raise ImageError(f"mask is {mask.shape[-1]}x{mask.shape[0]} but the image is {w}x{h}; they must match")
         t0 = time.perf_counter()
         lr = pp.lowres(rgb)
         image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))

@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="start the Gradio web demo on 127.0.0.1 (see semhm demo -h)", add_help=False)
     sub.add_parser("bench", help="latency per stage and peak memory at 512x512 .. 3840x2160 (see semhm bench -h)", add_help=False)
+    g = sub.add_parser("gimp", help="install or remove the GIMP 3 plug-in")
+    g.add_argument("action", choices=["install", "uninstall", "status"])
+    g.add_argument("--gimp-dir", default=None, help="GIMP's plug-ins folder (default: the user's GIMP 3.0 folder)")
+    g.add_argument("--model", default=None, metavar="SOURCE", help="weights the plug-in uses (default: bundled)")
+    g.add_argument("--provider", default="auto", choices=PROVIDER_CHOICES)
     dl = sub.add_parser("download", help="fetch and verify weights into the local cache (then they work offline)")
     dl.add_argument("source", help="hf://org/name@revision")
     dl.add_argument("--cache-dir", default=None)
@@ -256,6 +261,9 @@ def cmd_doctor(args) -> int:
         print(f"onnxruntime: FAILED: {e}")
         ok = False
     print(f"device: {_device_name()}")
+    from semhm_models.gimp import status
+
+    print(f"GIMP plug-in: {status()}")
     return 0 if ok else 1
 
 
@@ -285,7 +293,21 @@ def cmd_download(args) -> int:
     return 0
 
 
-COMMANDS = {"matte": cmd_matte, "refine": cmd_refine, "eval": cmd_eval, "doctor": cmd_doctor, "download": cmd_download}
+def cmd_gimp(args) -> int:
+    from semhm_models import gimp
+
+    if args.action == "install":
+        dst = gimp.install(args.gimp_dir, args.model, args.provider)
+        print(f"installed the plug-in in {dst}; it runs {sys.executable}. Restart GIMP: Layer > Mask > Remove Background (semhm)")
+    elif args.action == "uninstall":
+        dst = gimp.uninstall(args.gimp_dir)
+        print(f"removed {dst}" if dst else "the plug-in was not installed")
+    else:
+        print(gimp.status(args.gimp_dir))
+    return 0
+
+
+COMMANDS = {"gimp": cmd_gimp, "matte": cmd_matte, "refine": cmd_refine, "eval": cmd_eval, "doctor": cmd_doctor, "download": cmd_download}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,90 @@
+# Runs inside GIMP 3 (gimp-console-3.0 --batch-interpreter=python-fu-eval): loads a real photo, runs the
+# semhm procedures NONINTERACTIVE in several situations, and writes the masks and statuses for the host
+# test (tests/test_gimp.py) to compare with the runtime. Env: SEMHM_IN (photo), SEMHM_OUT (folder).
+import json
+import os
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+OUT = os.environ["SEMHM_OUT"]
+report = {}
+
+
+def load():
+    img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.environ["SEMHM_IN"]))
+    return img, img.get_layers()[0]
+
+
+def call(name, img, layer, existing="ask", foreground="none"):
+    proc = Gimp.get_pdb().lookup_procedure(name)
+    if proc is None:
+        raise RuntimeError(name + " is not registered: the plug-in did not load")
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property("image", img)
+    cfg.set_core_object_array("drawables", [layer])
+    cfg.set_property("existing-mask", existing)
+    cfg.set_property("foreground", foreground)
+    res = proc.run(cfg)
+    status = res.index(0)
+    err = res.index(1) if res.length() > 1 else None
+    return {
+        "ok": status == Gimp.PDBStatusType.SUCCESS,
+        "status": str(status),
+        "message": err.message if hasattr(err, "message") else str(err or ""),
+    }
+
+
+def save_mask(layer, key):
+    m = layer.get_mask()
+    w, h = m.get_width(), m.get_height()
+    raw = m.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, "Y u8", Gegl.AbyssPolicy.CLAMP)
+    with open(os.path.join(OUT, key + ".raw"), "wb") as f:  # GIMP's Python may have no numpy
+        f.write(bytes(raw))
+    report[key + "_size"] = [w, h]
+
+
+proc = Gimp.get_pdb().lookup_procedure("python-fu-semhm-remove-background")
+report["menu"] = [list(proc.get_menu_paths()), proc.get_menu_label()] if proc else None
+
+img, layer = load()  # 1. remove background, with the foreground colours on a new layer
+report["remove"] = call("python-fu-semhm-remove-background", img, layer, foreground="new-layer")
+save_mask(layer, "remove")
+report["layers"] = [lay.get_name() for lay in img.get_layers()]
+report["has_alpha"] = layer.has_alpha()
+report["again"] = call("python-fu-semhm-remove-background", img, layer)  # an existing mask, not replaced
+report["replace"] = call("python-fu-semhm-remove-background", img, layer, existing="replace")
+report["undo_group"] = img.undo_is_enabled()
+Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(os.path.join(OUT, "remove.png")), None)
+img.delete()
+
+img, layer = load()  # 2. refine: no selection is a clean error, then a rough rectangle
+report["no_selection"] = call("python-fu-semhm-refine-selection", img, layer)
+w, h = layer.get_width(), layer.get_height()
+img.select_rectangle(Gimp.ChannelOps.REPLACE, w // 5, h // 10, 3 * w // 5, 8 * h // 10)
+report["refine"] = call("python-fu-semhm-refine-selection", img, layer)
+save_mask(layer, "refine")
+img.delete()
+
+img, layer = load()  # 3. a 16-bit image whose layer sits at an offset
+img.convert_precision(Gimp.Precision.U16_NON_LINEAR)
+layer = img.get_layers()[0]
+layer.set_offsets(37, 11)
+report["offset16"] = call("python-fu-semhm-remove-background", img, layer)
+save_mask(layer, "offset16")
+img.delete()
+
+img, layer = load()  # 4. grayscale
+img.convert_grayscale()
+layer = img.get_layers()[0]
+report["gray"] = call("python-fu-semhm-remove-background", img, layer, foreground="new-layer")
+save_mask(layer, "gray")
+img.delete()
+
+with open(os.path.join(OUT, "report.json"), "w") as f:
+    json.dump(report, f, indent=1)
+print("semhm batch done", flush=True)
