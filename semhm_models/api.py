@@ -111,35 +111,31 @@ class Matter:
         t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
         return fgr, alpha
 
+    def _bound(self, stage: str, inputs: dict, outputs: dict[str, str]) -> list:
+        """Run one stage with I/O binding: OrtValue inputs, outputs left on their given device."""
+        io = self.sessions[stage].io_binding()
+        for name, value in inputs.items():
+            io.bind_ortvalue_input(name, value)
+        for name, device in outputs.items():
+            io.bind_output(name, device)
+        self.sessions[stage].run_with_iobinding(io)
+        return io.get_outputs()
+
     def _chain_bound(self, lr, image, coarse, t):
         from semhm_models.runtime import import_ort
 
-        ort, s, dev, t0 = import_ort(), self.sessions, self.device, time.perf_counter()
-        lr_v = ort.OrtValue.ortvalue_from_numpy(lr, dev, 0)
+        to_device = import_ort().OrtValue.ortvalue_from_numpy
+        dev, t0 = self.device, time.perf_counter()
+        lr_v = to_device(lr, dev, 0)
         if coarse is None:
-            io = s["mpn"].io_binding()
-            io.bind_ortvalue_input("image_lr", lr_v)
-            io.bind_output("masks", dev)
-            io.bind_output("fg", dev)
-            s["mpn"].run_with_iobinding(io)
-            mask_v = io.get_outputs()[1]
+            mask_v = self._bound("mpn", {"image_lr": lr_v}, {"masks": dev, "fg": dev})[1]
             t["mpn"] = time.perf_counter() - t0
         else:
-            mask_v = ort.OrtValue.ortvalue_from_numpy(coarse, dev, 0)
+            mask_v = to_device(coarse, dev, 0)
         t1 = time.perf_counter()
-        io = s["qun"].io_binding()
-        io.bind_ortvalue_input("image_lr", lr_v)
-        io.bind_ortvalue_input("mask", mask_v)
-        io.bind_output("unified", dev)
-        s["qun"].run_with_iobinding(io)
-        unified_v = io.get_outputs()[0]
+        unified_v = self._bound("qun", {"image_lr": lr_v, "mask": mask_v}, {"unified": dev})[0]
         t2 = time.perf_counter()
-        io = s["mrn"].io_binding()
-        io.bind_ortvalue_input("image", ort.OrtValue.ortvalue_from_numpy(image, dev, 0))
-        io.bind_ortvalue_input("mask", unified_v)
-        io.bind_output("fgr")  # back to the host: the only download
-        io.bind_output("alpha")
-        s["mrn"].run_with_iobinding(io)
-        fgr, alpha = (v.numpy() for v in io.get_outputs())
+        # MRN's outputs come back to the host: the only download
+        out = self._bound("mrn", {"image": to_device(image, dev, 0), "mask": unified_v}, {"fgr": "cpu", "alpha": "cpu"})
         t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
-        return fgr, alpha
+        return out[0].numpy(), out[1].numpy()

@@ -4,9 +4,7 @@ driven by playwright) uploading a photo and downloading the cutout."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +14,9 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from demo.app import build  # noqa: E402
+from demo.browser import CHROMIUM, cut_out_in_browser  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 EXAMPLE = ROOT / "demo" / "examples" / "ccp_1029.jpg"
 
 
@@ -119,38 +117,10 @@ def test_bad_and_unusual_uploads(client, tmp_path, kind):
 def test_real_browser_upload_click_download(app_url, matter, tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page.goto(app_url)
-        page.locator("#photo input[type=file]").set_input_files(str(EXAMPLE))
-        page.locator("#photo img").first.wait_for(timeout=30_000)
-        page.locator("#run").click()
-        page.get_by_text("matted at full resolution").wait_for(timeout=60_000)
-        with page.expect_download(timeout=30_000) as dl:
-            page.locator("#dl_cutout").click()
-        saved = tmp_path / "cutout.png"
-        dl.value.save_as(saved)
-        page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
-        if os.environ.get("SEMHM_UPDATE_SCREENSHOT"):
-            shutil.copy(tmp_path / "demo.png", ROOT / "docs" / "demo.png")
-        browser.close()
+    saved, shot = tmp_path / "cutout.png", tmp_path / "demo.png"
+    cut_out_in_browser(app_url, EXAMPLE, saved, shot)
     rgba = np.asarray(Image.open(saved))
     expected = (np.clip(matter(EXAMPLE).alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
     assert rgba.shape == (596, 400, 4)
     assert np.abs(rgba[..., 3].astype(int) - expected).max() <= 1
-    assert Path(tmp_path / "demo.png").stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000
