@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--stage", required=True, choices=["mpn", "qun", "mrn"])
     t.add_argument("--run", required=True, help="folder for checkpoints and logs")
     t.add_argument("--config", default=DEFAULT_CONFIG)
-    for name in ("cache", "coarse", "qun", "mpn_from", "qun_from", "pretrained"):
+    for name in ("cache", "coarse", "qun", "mpn_from", "qun_from", "pretrained", "init_from", "mrn_masks"):
         t.add_argument("--" + name.replace("_", "-"), default=getattr(defaults, name))
     for name in ("steps", "batch", "seed", "threads", "log_every", "save_every", "limit"):
         t.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))

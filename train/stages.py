@@ -42,6 +42,8 @@ class StageArgs:
     log_every: int = 25
     save_every: int = 100
     pretrained: str = "imagenet"  # mpn encoder: imagenet | none
+    init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained)
+    mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
     limit: int = 0  # use only the first N persons of each split (tests)
     extra: dict = field(default_factory=dict)
 
@@ -186,6 +188,8 @@ def train_stage(a: StageArgs) -> Path:
         net = MRN()
         mpn = _load(MPN(), a.mpn_from or a.run, "mpn").to(dev)
         qun = _load(QUN(), a.qun_from or a.run, "qun").to(dev) if a.qun == "use" else None
+    if a.init_from:
+        net.load_state_dict(load_file(a.init_from))
     net.to(dev).train()
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.05)
@@ -229,6 +233,9 @@ def train_stage(a: StageArgs) -> Path:
             with torch.no_grad():
                 lr_img = resize_lr(img, MPN_SIZE)
                 mask = mpn(lr_img)[:, :1]
+                if a.mrn_masks == "mix":  # MPN's errors are mostly semantic: MRN also needs masks whose
+                    k = a.batch // 2  # only fault is their edges, to learn to refine edges at all
+                    mask[:k] = degrade(resize_lr(alpha[:k], MPN_SIZE).cpu(), g).to(dev)
                 if qun is not None:
                     mask = qun(lr_img, mask)
             fgr, pa = net(img, mask)
