@@ -14,6 +14,7 @@ from semhm_models.runtime import create_session
 from semhm_models.weights import Weights, resolve
 
 DEFAULT_MAX_SIDE = 4096  # MRN runs at full resolution up to this longer side (4K UHD included)
+LARGE_PIXELS = 4_000_000  # above this, MRN runs in a session without a memory arena (bounded peak memory)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Matter:
         self.max_pixels = max_pixels
         self.sessions = {s: create_session(str(weights.path(s)), provider, threads) for s in ("mpn", "qun", "mrn")}
         self.provider = self.sessions["mrn"].get_providers()[0]
+        self._provider_threads = (provider, threads)
         self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
         self.binding = binding == "on" or (binding == "auto" and self.device == "cuda")
 
@@ -93,11 +95,18 @@ class Matter:
         image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
         coarse = None if mask is None else pp.mask_lowres(mask)
         t["pre"] = time.perf_counter() - t0
+        if image.shape[2] * image.shape[3] > LARGE_PIXELS and self.device == "cpu" and "mrn_large" not in self.sessions:
+            # made once, on the first large image: no memory arena, so the peak stays bounded
+            self.sessions["mrn_large"] = create_session(str(self.weights.path("mrn")), *self._provider_threads, arena="off")
         fgr, alpha = (self._chain_bound if self.binding else self._chain)(lr, image, coarse, t)
         t0 = time.perf_counter()
         a, f = pp.finish(alpha, fgr, (h, w))
         t["post"] = time.perf_counter() - t0
         return Matte(a, f, t)
+
+    def _mrn_key(self, image: np.ndarray) -> str:
+        large = image.shape[2] * image.shape[3] > LARGE_PIXELS and "mrn_large" in self.sessions
+        return "mrn_large" if large else "mrn"
 
     def _chain(self, lr, image, coarse, t):
         s, t0 = self.sessions, time.perf_counter()
@@ -107,7 +116,7 @@ class Matter:
         t1 = time.perf_counter()
         unified = s["qun"].run(["unified"], {"image_lr": lr, "mask": coarse})[0]
         t2 = time.perf_counter()
-        fgr, alpha = s["mrn"].run(["fgr", "alpha"], {"image": image, "mask": unified})
+        fgr, alpha = s[self._mrn_key(image)].run(["fgr", "alpha"], {"image": image, "mask": unified})
         t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
         return fgr, alpha
 
@@ -136,6 +145,6 @@ class Matter:
         unified_v = self._bound("qun", {"image_lr": lr_v, "mask": mask_v}, {"unified": dev})[0]
         t2 = time.perf_counter()
         # MRN's outputs come back to the host: the only download
-        out = self._bound("mrn", {"image": to_device(image, dev, 0), "mask": unified_v}, {"fgr": "cpu", "alpha": "cpu"})
+        out = self._bound(self._mrn_key(image), {"image": to_device(image, dev, 0), "mask": unified_v}, {"fgr": "cpu", "alpha": "cpu"})
         t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
         return out[0].numpy(), out[1].numpy()

@@ -58,28 +58,29 @@ def provider_list(provider: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def session_options(threads: int | None = None):
+def session_options(threads: int | None = None, arena: str = "on"):
+    """``arena``: "on" (fast: 2.5x at 1080p on CPU) or "off" (for very large images: the arena keeps the
+    largest image's peak allocated, 5.6 GB at 4K against 1.5 GB without)."""
     ort = import_ort()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    # MRN's shapes change with every image: a memory arena only keeps the largest image's peak allocated
-    # (4K: 5.6 GB with it, under 2 GB without), and memory patterns do not apply to dynamic shapes.
-    so.enable_cpu_mem_arena = False
-    so.enable_mem_pattern = False
+    if arena == "off":
+        so.enable_cpu_mem_arena = False
+        so.enable_mem_pattern = False
     threads = threads or int(os.environ.get("SEMHM_THREADS", "0")) or None
     if threads:
         so.intra_op_num_threads = threads
     return so
 
 
-def create_session(path: str, provider: str = "auto", threads: int | None = None):
+def create_session(path: str, provider: str = "auto", threads: int | None = None, arena: str = "on"):
     """A session on the chosen provider. A requested GPU provider that does not work is an error; an
     expected one (onnxruntime-gpu installed, provider 'auto') that falls back to CPU is a loud warning."""
     ort = import_ort()
     wanted = provider_list(provider)
     try:
-        sess = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=wanted)
+        sess = ort.InferenceSession(str(path), sess_options=session_options(threads, arena), providers=wanted)
     except Exception as e:  # onnxruntime raises its own exception types
         raise RuntimeSetupError(f"{path}: onnxruntime could not load the model with {wanted}: {e}") from None
     got = sess.get_providers()[0]

@@ -88,3 +88,16 @@ def test_io_binding_path_gives_the_same_matte(tiny_weights, photo):
     assert np.abs(plain.matte_rgb(rgb, mask).alpha - bound.matte_rgb(rgb, mask).alpha).max() <= 1e-6
     with pytest.raises(ValueError, match="binding 'maybe'"):
         Matter.from_pretrained(str(tiny_weights), binding="maybe")
+
+
+def test_large_images_use_an_arena_free_session(tiny_weights, monkeypatch):
+    import semhm_models.api as api
+
+    monkeypatch.setattr(api, "LARGE_PIXELS", 1000)
+    m = Matter.from_pretrained(str(tiny_weights), provider="cpu")
+    small = m(np.full((20, 30, 3), 100, np.uint8))
+    assert "mrn_large" not in m.sessions
+    big = m(np.full((60, 40, 3), 100, np.uint8))
+    assert "mrn_large" in m.sessions and big.alpha.shape == (60, 40) and small.alpha.shape == (20, 30)
+    ref = Matter.from_pretrained(str(tiny_weights), provider="cpu")(np.full((60, 40, 3), 100, np.uint8))
+    assert np.abs(big.alpha - ref.alpha).max() <= 1e-5  # same model, same answer
