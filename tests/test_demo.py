@@ -124,3 +124,24 @@ def test_real_browser_upload_click_download(app_url, matter, tmp_path):
     assert rgba.shape == (596, 400, 4)
     assert np.abs(rgba[..., 3].astype(int) - expected).max() <= 1
     assert shot.stat().st_size > 10_000
+
+
+def test_refine_with_a_painted_mask(matter, tmp_path):
+    """The UI's refine: strokes painted over the photo in the image editor become the coarse mask."""
+    from demo.app import Demo
+
+    d = Demo(matter)
+    layer = np.zeros((596, 400, 4), np.uint8)
+    layer[100:500, 120:280] = (255, 0, 0, 200)  # a rough red stroke over the person
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    editor = {"background": str(EXAMPLE), "layers": [str(tmp_path / "layer.png")], "composite": str(EXAMPLE)}
+    user_mask, board, alpha, comp, cut_png, alpha_png, comp_png, status = d.refine_painted(editor, None, "colour", "#0000ff", None)
+    assert np.array_equal(user_mask > 127, layer[..., 3] > 0) and "400x596" in status
+    expected = matter.matte_rgb(np.asarray(Image.open(EXAMPLE).convert("RGB")), (layer[..., 3] > 0).astype(np.float32)).alpha
+    assert np.abs(np.asarray(Image.open(alpha_png)).astype(int) - (expected * 255 + 0.5).astype(int)).max() <= 1
+    empty = np.zeros_like(layer)
+    Image.fromarray(empty).save(tmp_path / "empty.png")
+    with pytest.raises(gr.Error, match="Paint over the person"):
+        d.refine_painted({"background": str(EXAMPLE), "layers": [str(tmp_path / "empty.png")]}, None, "transparent", "#fff", None)
+    with pytest.raises(gr.Error, match="Upload a photo"):
+        d.refine_painted(None, None, "transparent", "#fff", None)
