@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,6 @@ class StageArgs:
     init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained)
     mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
     limit: int = 0  # use only the first N persons of each split (tests)
-    extra: dict = field(default_factory=dict)
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

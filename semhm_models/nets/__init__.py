@@ -2,6 +2,6 @@
 with the contracts in :mod:`semhm_models.contracts`."""
 
 from semhm_models.nets.blocks import load_lite0_encoder
-from semhm_models.nets.models import MPN, MRN, QUN, MattingChain, build
+from semhm_models.nets.models import MPN, MRN, QUN
 
-__all__ = ["MPN", "QUN", "MRN", "MattingChain", "build", "load_lite0_encoder"]
+__all__ = ["MPN", "QUN", "MRN", "load_lite0_encoder"]

@@ -94,23 +94,5 @@ class MRN(nn.Module):
         return fgr, alpha
 
 
-class MattingChain(nn.Module):
-    """MPN -> QUN -> MRN with the small image given; used for evaluation and the parity tests."""
-
-    def __init__(self, mpn: MPN, qun: QUN | None, mrn: MRN) -> None:
-        super().__init__()
-        self.mpn, self.qun, self.mrn = mpn, qun, mrn
-
-    def forward(self, image: torch.Tensor, image_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mask = self.mpn(image_lr)[:, :1]
-        if self.qun is not None:
-            mask = self.qun(image_lr, mask)
-        return self.mrn(image, mask)
-
-
-def build(stage: str) -> nn.Module:
-    return {"mpn": MPN, "qun": QUN, "mrn": MRN}[stage]()
-
-
 def resize_lr(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
