@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,12 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT))  # the demo package, from a checkout
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -45,6 +39,8 @@ def main() -> int:
     p.add_argument("--json", default=None)
     a = p.parse_args()
     from gradio_client import Client, handle_file
+
+    from demo.app import free_port
 
     port = free_port()
     cmd = [sys.executable, "-m", "demo", "--port", str(port)] + (["--model", a.model] if a.model else [])

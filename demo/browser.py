@@ -41,15 +41,12 @@ def cut_out_in_browser(url: str, image: Path, download: Path, screenshot: Path) 
 
 
 def main() -> int:
-    import socket
     import tempfile
 
-    from demo.app import EXAMPLES, build
+    from demo.app import EXAMPLES, build, free_port
     from semhm_models import Matter
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     app = build(Matter.from_pretrained())
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "docs" / "demo.png"

@@ -95,20 +95,22 @@ class Matter:
         image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
         coarse = None if mask is None else pp.mask_lowres(mask)
         t["pre"] = time.perf_counter() - t0
-        if image.shape[2] * image.shape[3] > LARGE_PIXELS and self.device == "cpu" and "mrn_large" not in self.sessions:
-            # made once, on the first large image: no memory arena, so the peak stays bounded
-            self.sessions["mrn_large"] = create_session(str(self.weights.path("mrn")), *self._provider_threads, arena="off")
-        fgr, alpha = (self._chain_bound if self.binding else self._chain)(lr, image, coarse, t)
+        fgr, alpha = (self._chain_bound if self.binding else self._chain)(lr, image, coarse, self._mrn_for(image), t)
         t0 = time.perf_counter()
         a, f = pp.finish(alpha, fgr, (h, w))
         t["post"] = time.perf_counter() - t0
         return Matte(a, f, t)
 
-    def _mrn_key(self, image: np.ndarray) -> str:
-        large = image.shape[2] * image.shape[3] > LARGE_PIXELS and "mrn_large" in self.sessions
-        return "mrn_large" if large else "mrn"
+    def _mrn_for(self, image: np.ndarray) -> str:
+        """The MRN session for ``image``: on the CPU, very large images go through one without a memory
+        arena (made once, on the first such image), so the peak stays bounded."""
+        if self.device != "cpu" or image.shape[2] * image.shape[3] <= LARGE_PIXELS:
+            return "mrn"
+        if "mrn_large" not in self.sessions:
+            self.sessions["mrn_large"] = create_session(str(self.weights.path("mrn")), *self._provider_threads, arena="off")
+        return "mrn_large"
 
-    def _chain(self, lr, image, coarse, t):
+    def _chain(self, lr, image, coarse, mrn, t):
         s, t0 = self.sessions, time.perf_counter()
         if coarse is None:
             coarse = s["mpn"].run(["fg"], {"image_lr": lr})[0]
@@ -116,7 +118,7 @@ class Matter:
         t1 = time.perf_counter()
         unified = s["qun"].run(["unified"], {"image_lr": lr, "mask": coarse})[0]
         t2 = time.perf_counter()
-        fgr, alpha = s[self._mrn_key(image)].run(["fgr", "alpha"], {"image": image, "mask": unified})
+        fgr, alpha = s[mrn].run(["fgr", "alpha"], {"image": image, "mask": unified})
         t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
         return fgr, alpha
 
@@ -130,7 +132,7 @@ class Matter:
         self.sessions[stage].run_with_iobinding(io)
         return io.get_outputs()
 
-    def _chain_bound(self, lr, image, coarse, t):
+    def _chain_bound(self, lr, image, coarse, mrn, t):
         from semhm_models.runtime import import_ort
 
         to_device = import_ort().OrtValue.ortvalue_from_numpy
@@ -145,6 +147,6 @@ class Matter:
         unified_v = self._bound("qun", {"image_lr": lr_v, "mask": mask_v}, {"unified": dev})[0]
         t2 = time.perf_counter()
         # MRN's outputs come back to the host: the only download
-        out = self._bound(self._mrn_key(image), {"image": to_device(image, dev, 0), "mask": unified_v}, {"fgr": "cpu", "alpha": "cpu"})
+        out = self._bound(mrn, {"image": to_device(image, dev, 0), "mask": unified_v}, {"fgr": "cpu", "alpha": "cpu"})
         t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
         return out[0].numpy(), out[1].numpy()

@@ -298,7 +298,7 @@ def cmd_gimp(args) -> int:
 
     if args.action == "install":
         dst = gimp.install(args.gimp_dir, args.model, args.provider)
-        print(f"installed the plug-in in {dst}; it runs {sys.executable}. Restart GIMP: Layer > Mask > Remove Background (semhm)")
+        print(f"installed the plug-in in {dst}; it runs {sys.executable}. Restart GIMP: Layer > Transparency > Remove Background (semhm)")
     elif args.action == "uninstall":
         dst = gimp.uninstall(args.gimp_dir)
         print(f"removed {dst}" if dst else "the plug-in was not installed")

@@ -29,6 +29,11 @@ def default_plugin_root() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "GIMP" / "3.0" / "plug-ins"
 
 
+def plugin_dir(gimp_dir: str | None = None) -> Path:
+    """Where the plug-in is (or would be) installed: ``gimp_dir`` or GIMP's default, plus its own folder."""
+    return (Path(gimp_dir) if gimp_dir else default_plugin_root()) / PLUGIN_NAME
+
+
 def plugin_source() -> Path:
     """The plug-in folder shipped with semhm (a package of its own, ``plugin``)."""
     import plugin
@@ -38,8 +43,7 @@ def plugin_source() -> Path:
 
 def install(gimp_dir: str | None = None, model: str | None = None, provider: str = "auto") -> Path:
     """Copy the plug-in into GIMP's plug-ins folder, make it executable, and record this Python and model."""
-    root = Path(gimp_dir) if gimp_dir else default_plugin_root()
-    dst = root / PLUGIN_NAME
+    dst = plugin_dir(gimp_dir)
     dst.mkdir(parents=True, exist_ok=True)
     src = plugin_source()
     for f in src.glob("*.py"):
@@ -51,7 +55,7 @@ def install(gimp_dir: str | None = None, model: str | None = None, provider: str
 
 
 def uninstall(gimp_dir: str | None = None) -> Path | None:
-    dst = (Path(gimp_dir) if gimp_dir else default_plugin_root()) / PLUGIN_NAME
+    dst = plugin_dir(gimp_dir)
     if not dst.exists():
         return None
     shutil.rmtree(dst)
@@ -59,7 +63,7 @@ def uninstall(gimp_dir: str | None = None) -> Path | None:
 
 
 def status(gimp_dir: str | None = None) -> str:
-    dst = (Path(gimp_dir) if gimp_dir else default_plugin_root()) / PLUGIN_NAME
+    dst = plugin_dir(gimp_dir)
     cfg_path = dst / CONFIG_NAME
     if not cfg_path.exists():
         return f"not installed in {dst.parent} (semhm gimp install)"

@@ -4,7 +4,6 @@ driven by playwright) uploading a photo and downloading the cutout."""
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -13,17 +12,12 @@ from PIL import Image
 gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from demo.app import build  # noqa: E402
+from demo.app import build, free_port  # noqa: E402
 from demo.browser import CHROMIUM, cut_out_in_browser  # noqa: E402
+from semhm_models.processing import to_uint8  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 EXAMPLE = ROOT / "demo" / "examples" / "ccp_1029.jpg"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +43,7 @@ def test_matte_through_the_api_matches_the_runtime(client, matter):
         handle_file(str(EXAMPLE)), "colour", "#00ff00", None, api_name="/matte"
     )
     assert "400x596" in status and "CPU" in status
-    expected = np.asarray(Image.fromarray((np.clip(matter(EXAMPLE).alpha, 0, 1) * 255 + 0.5).astype(np.uint8)))
+    expected = to_uint8(matter(EXAMPLE).alpha)
     rgba = np.asarray(Image.open(cut_png))
     assert rgba.shape == (596, 400, 4)
     assert np.abs(rgba[..., 3].astype(int) - expected).max() <= 1
@@ -120,7 +114,7 @@ def test_real_browser_upload_click_download(app_url, matter, tmp_path):
     saved, shot = tmp_path / "cutout.png", tmp_path / "demo.png"
     cut_out_in_browser(app_url, EXAMPLE, saved, shot)
     rgba = np.asarray(Image.open(saved))
-    expected = (np.clip(matter(EXAMPLE).alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
+    expected = to_uint8(matter(EXAMPLE).alpha)
     assert rgba.shape == (596, 400, 4)
     assert np.abs(rgba[..., 3].astype(int) - expected).max() <= 1
     assert shot.stat().st_size > 10_000
@@ -138,7 +132,7 @@ def test_refine_with_a_painted_mask(matter, tmp_path):
     user_mask, board, alpha, comp, cut_png, alpha_png, comp_png, status = d.refine_painted(editor, None, "colour", "#0000ff", None)
     assert np.array_equal(user_mask > 127, layer[..., 3] > 0) and "400x596" in status
     expected = matter.matte_rgb(np.asarray(Image.open(EXAMPLE).convert("RGB")), (layer[..., 3] > 0).astype(np.float32)).alpha
-    assert np.abs(np.asarray(Image.open(alpha_png)).astype(int) - (expected * 255 + 0.5).astype(int)).max() <= 1
+    assert np.abs(np.asarray(Image.open(alpha_png)).astype(int) - to_uint8(expected).astype(int)).max() <= 1
     empty = np.zeros_like(layer)
     Image.fromarray(empty).save(tmp_path / "empty.png")
     with pytest.raises(gr.Error, match="Paint over the person"):

@@ -14,6 +14,7 @@ from PIL import Image
 
 from semhm_models import gimp
 from semhm_models.cli import main
+from semhm_models.processing import to_uint8
 from tests.conftest import ROOT
 
 CHROOT = ROOT / "plugin" / "test" / "gimp_chroot.sh"
@@ -108,7 +109,7 @@ def test_in_real_gimp3(tmp_path):
 
         matter = Matter.from_pretrained(provider="cpu")  # the bundled weights, as in GIMP
         rgb = np.asarray(Image.open(work / "photo.png").convert("RGB"))
-        expected = (np.clip(matter.matte_rgb(rgb).alpha, 0, 1) * 255 + 0.5).astype(int)
+        expected = to_uint8(matter.matte_rgb(rgb).alpha).astype(int)
 
         def mask(case):
             w, h = rep[case + "_size"]
@@ -120,10 +121,10 @@ def test_in_real_gimp3(tmp_path):
         h, w = rgb.shape[:2]
         sel = np.zeros((h, w), np.float32)
         sel[h // 10 : h // 10 + 8 * h // 10, w // 5 : w // 5 + 3 * w // 5] = 1
-        refined = (np.clip(matter.matte_rgb(rgb, sel).alpha, 0, 1) * 255 + 0.5).astype(int)
+        refined = to_uint8(matter.matte_rgb(rgb, sel).alpha).astype(int)
         assert np.abs(mask("refine") - refined).max() <= 1
         gray = np.asarray(Image.open(work / "photo.png").convert("L").convert("RGB"))
-        g_expected = (np.clip(matter.matte_rgb(gray).alpha, 0, 1) * 255 + 0.5).astype(int)
+        g_expected = to_uint8(matter.matte_rgb(gray).alpha).astype(int)
         assert np.abs(mask("gray") - g_expected).mean() < 2  # GIMP's own gray conversion
     finally:
         shutil.rmtree(work, ignore_errors=True)

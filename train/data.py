@@ -23,7 +23,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from semhm_models.images import IMAGE_EXTS
-from semhm_models.processing import cover
+from semhm_models.processing import cover, to_uint8
 from semhm_models.progress import progress
 
 HAIR_LABEL = 19
@@ -168,7 +168,7 @@ def solve_fine(image: np.ndarray, mask: np.ndarray, hair: np.ndarray | None, ban
     else:
         alpha = tri
     fg = np.clip(estimate_foreground_ml(img, alpha), 0.0, 1.0)
-    return (alpha * 255 + 0.5).astype(np.uint8), (fg * 255 + 0.5).astype(np.uint8)
+    return to_uint8(alpha), to_uint8(fg)
 
 
 def cache_dir(cfg: dict, cache: str | os.PathLike) -> Path:
@@ -199,7 +199,7 @@ def build_fine(cfg: dict, cache: str | os.PathLike, limit: int | None = None) ->
                     from pymatting import estimate_foreground_ml
 
                     fg = estimate_foreground_ml(p["image"] / 255.0, alpha / 255.0)
-                    fg = (np.clip(fg, 0, 1) * 255 + 0.5).astype(np.uint8)
+                    fg = to_uint8(fg)
             else:
                 alpha, fg = solve_fine(p["image"], p["mask"], p.get("hair"), band, hair_band)
         except DataError as e:
@@ -272,7 +272,7 @@ def build_val(cfg: dict, cache: str | os.PathLike, out: str | os.PathLike) -> Pa
             bg = bgs[rng.integers(len(bgs))]
             img = composite(val["fg"][i], val["alpha"][i], bg)
             stem = f"{pid}_{k}"
-            Image.fromarray((img * 255 + 0.5).astype(np.uint8)).save(out / "images" / f"{stem}.png")
+            Image.fromarray(to_uint8(img)).save(out / "images" / f"{stem}.png")
             Image.fromarray(val["alpha"][i]).save(out / "alpha" / f"{stem}.png")
             Image.fromarray(val["fg"][i]).save(out / "fg" / f"{stem}.png")
     (out / "DONE").write_text("ok\n")

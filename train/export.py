@@ -30,6 +30,10 @@ class MPNGraph(torch.nn.Module):
         return masks, masks[:, :1]
 
 
+def as_exported(stage: str, net: torch.nn.Module) -> torch.nn.Module:
+    return MPNGraph(net) if stage == "mpn" else net
+
+
 def load_stage(stage: str, folder: str | Path) -> torch.nn.Module:
     net = {"mpn": MPN, "qun": QUN, "mrn": MRN}[stage]()
     path = Path(folder) / f"{stage}.safetensors"
@@ -88,7 +92,7 @@ def export(run: str | Path, out: str | Path, mpn_from: str | None = None, qun_fr
     stages = {}
     for stage in contracts.STAGES:
         net = load_stage(stage, src[stage])
-        export_stage(MPNGraph(net) if stage == "mpn" else net, stage, out / f"{stage}.onnx")
+        export_stage(as_exported(stage, net), stage, out / f"{stage}.onnx")
         stages[stage] = f"{stage}.onnx"
     extra = {
         "name": "semhm",
@@ -127,7 +131,7 @@ def parity(
         for shp in cases:
             xs = [torch.rand(s, generator=g) for s in shp]
             with torch.no_grad():
-                ref = (MPNGraph(net) if stage == "mpn" else net)(*xs)
+                ref = as_exported(stage, net)(*xs)
             ref = ref if isinstance(ref, tuple) else (ref,)
             got = sess.run(None, {n: x.numpy() for n, x in zip(contracts.INPUTS[stage], xs, strict=False)})
             key = stage if stage != "mrn" else f"mrn@{shp[0][2]}x{shp[0][3]}"
