@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from semhm_models import processing as pp
+from semhm_models.contracts import STAGES
 from semhm_models.errors import ImageError
 from semhm_models.images import DEFAULT_MAX_PIXELS, ImageLike, load_mask, load_rgb
-from semhm_models.runtime import create_session
+from semhm_models.runtime import PRECISIONS, create_session, provider_list
 from semhm_models.weights import Weights, resolve
 
 DEFAULT_MAX_SIDE = 4096  # MRN runs at full resolution up to this longer side (4K UHD included)
@@ -39,7 +40,10 @@ class Matter:
     """One onnxruntime session per stage, made once and reused for every image of a batch.
 
     ``binding``: "auto" (I/O binding on GPU providers), "on" or "off". With binding, MPN -> QUN -> MRN
-    stays on the device: the images go up once and only MRN's outputs come back."""
+    stays on the device: the images go up once and only MRN's outputs come back.
+
+    ``precision``: "auto" (fp16 files on a GPU provider where the weights have them, fp32 otherwise),
+    "fp32" or "fp16". The fp16 files keep the float32 contract (casts inside), so nothing else changes."""
 
     def __init__(
         self,
@@ -49,17 +53,28 @@ class Matter:
         max_side: int | None = DEFAULT_MAX_SIDE,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         binding: str = "auto",
+        precision: str = "auto",
     ) -> None:
         if binding not in ("auto", "on", "off"):
             raise ValueError(f"binding '{binding}': choose auto, on or off")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision '{precision}': choose {', '.join(PRECISIONS)}")
         self.weights = weights
         self.max_side = max_side
         self.max_pixels = max_pixels
-        self.sessions = {s: create_session(str(weights.path(s)), provider, threads) for s in ("mpn", "qun", "mrn")}
-        self.provider = self.sessions["mrn"].get_providers()[0]
+        on_gpu = provider_list(provider)[0] != "CPUExecutionProvider"
+        self.precision = precision if precision != "auto" else ("fp16" if on_gpu and "fp16" in weights.precisions else "fp32")
+        self._open(provider, threads)
+        if precision == "auto" and self.precision == "fp16" and self.provider == "CPUExecutionProvider":
+            self.precision = "fp32"  # the GPU fell back (warned about): fp16 on a CPU is only slower
+            self._open(provider, threads)
         self._provider_threads = (provider, threads)
         self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
         self.binding = binding == "on" or (binding == "auto" and self.device == "cuda")
+
+    def _open(self, provider: str, threads: int | None) -> None:
+        self.sessions = {s: create_session(str(self.weights.path(s, self.precision)), provider, threads) for s in STAGES}
+        self.provider = self.sessions["mrn"].get_providers()[0]
 
     @classmethod
     def from_pretrained(
@@ -70,9 +85,10 @@ class Matter:
         max_side: int | None = DEFAULT_MAX_SIDE,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         binding: str = "auto",
+        precision: str = "auto",
     ) -> Matter:
         """``source``: None (bundled default), a local folder, or ``hf://org/name@revision``."""
-        return cls(resolve(source), provider, threads, max_side, max_pixels, binding)
+        return cls(resolve(source), provider, threads, max_side, max_pixels, binding, precision)
 
     def __call__(self, image: ImageLike, coarse_mask: ImageLike | None = None) -> Matte:
         """Matte one image of any size and mode. With ``coarse_mask`` (same size, white = person) the
@@ -107,7 +123,7 @@ class Matter:
         if self.device != "cpu" or image.shape[2] * image.shape[3] <= LARGE_PIXELS:
             return "mrn"
         if "mrn_large" not in self.sessions:
-            self.sessions["mrn_large"] = create_session(str(self.weights.path("mrn")), *self._provider_threads, arena="off")
+            self.sessions["mrn_large"] = create_session(str(self.weights.path("mrn", self.precision)), *self._provider_threads, arena="off")
         return "mrn_large"
 
     def _chain(self, lr, image, coarse, mrn, t):

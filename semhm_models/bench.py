@@ -6,6 +6,7 @@ photo resized to each size and JPEG-encoded in memory, so "decode" is a real JPE
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import platform
@@ -41,16 +42,18 @@ def _stats(xs: list[float]) -> dict[str, float]:
     return {"median_ms": 1000 * statistics.median(xs), "p90_ms": 1000 * xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]}
 
 
-def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str | None, threads: int | None) -> dict:
+def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str | None, threads: int | None, precision: str) -> dict:
     """Measure one size in this process (called in a subprocess by ``bench``)."""
     from semhm_models.api import Matter
     from semhm_models.images import load_rgb
 
     data = _photo(w, h)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    matter = Matter.from_pretrained(model, provider=provider, threads=threads)
+    matter = Matter.from_pretrained(model, provider=provider, threads=threads, precision=precision)
     rows = []
     for i in range(warmup + repeats):
+        if i == warmup:
+            start = time.perf_counter()
         t0 = time.perf_counter()
         rgb = load_rgb(Image.open(io.BytesIO(data)))
         t1 = time.perf_counter()
@@ -58,12 +61,15 @@ def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str
         t2 = time.perf_counter()
         if i >= warmup:
             rows.append({"decode": t1 - t0, "model": t2 - t1, "total": t2 - t0, **m.timings})
+    wall = time.perf_counter() - start
     return {
         "size": f"{w}x{h}",
         "provider": matter.provider,
+        "precision": matter.precision,
         "repeats": repeats,
         "end_to_end_excl_decode": _stats([r["model"] for r in rows]),
         "end_to_end_incl_decode": _stats([r["total"] for r in rows]),
+        "throughput_images_per_s": repeats / wall,  # the repeats as a batch of photos, decode included
         "stages_median_ms": {s: 1000 * statistics.median(r.get(s, 0.0) for r in rows) for s in STAGES},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_before_session_mb": rss0 / 1024,
@@ -71,10 +77,16 @@ def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str
 
 
 def bench(
-    providers: list[str], sizes=SIZES, repeats: int = 10, warmup: int = 2, model: str | None = None, threads: int | None = None
+    providers: list[str],
+    sizes=SIZES,
+    repeats: int = 10,
+    warmup: int = 2,
+    model: str | None = None,
+    threads: int | None = None,
+    precisions: tuple[str, ...] = ("auto",),
 ) -> dict:
     results = []
-    for provider in providers:
+    for provider, precision in itertools.product(providers, precisions):
         for w, h in sizes:
             reps = repeats if w * h <= 2_100_000 else max(3, repeats // 3)
             cmd = [
@@ -89,12 +101,16 @@ def bench(
                 str(reps),
                 "--warmup",
                 str(warmup),
+                "--precision",
+                precision,
             ]
             cmd += ["--model", model] if model else []
             cmd += ["--threads", str(threads)] if threads else []
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
-                results.append({"size": f"{w}x{h}", "provider": provider, "error": r.stderr.strip().splitlines()[-1:]})
+                results.append(
+                    {"size": f"{w}x{h}", "provider": provider, "precision": precision, "error": r.stderr.strip().splitlines()[-1:]}
+                )
                 continue
             results.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return {"host": host_info(), "results": results}
@@ -115,16 +131,17 @@ def host_info() -> dict:
 
 
 def table(report: dict) -> str:
-    head = "| provider | size | e2e excl. decode median / p90 (ms) | incl. decode median (ms) | "
-    lines = [head + " | ".join(STAGES) + " | peak RSS (MB) |", "|---" * (5 + len(STAGES)) + "|"]
+    head = "| provider | precision | size | e2e excl. decode median / p90 (ms) | incl. decode median (ms) | "
+    lines = [head + " | ".join(STAGES) + " | images/s | peak RSS (MB) |", "|---" * (7 + len(STAGES)) + "|"]
     for r in report["results"]:
         if "error" in r:
-            lines.append(f"| {r['provider']} | {r['size']} | error: {r['error']} |")
+            lines.append(f"| {r['provider']} | {r.get('precision', '')} | {r['size']} | error: {r['error']} |")
             continue
         s, ex, inc = r["stages_median_ms"], r["end_to_end_excl_decode"], r["end_to_end_incl_decode"]
         stages = " | ".join(f"{s[k]:.1f}" for k in STAGES)
-        cells = f"{ex['median_ms']:.1f} / {ex['p90_ms']:.1f} | {inc['median_ms']:.1f} | {stages} | {r['peak_rss_mb']:.0f}"
-        lines.append(f"| {r['provider']} | {r['size']} | {cells} |")
+        cells = f"{ex['median_ms']:.1f} / {ex['p90_ms']:.1f} | {inc['median_ms']:.1f} | {stages}"
+        cells += f" | {r['throughput_images_per_s']:.1f} | {r['peak_rss_mb']:.0f}"
+        lines.append(f"| {r['provider']} | {r.get('precision', '')} | {r['size']} | {cells} |")
     return "\n".join(lines)
 
 
@@ -140,16 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--precision", action="append", default=None, help="auto, fp32, fp16 (repeatable); default: auto")
     p.add_argument("--json", default=None, help="write the report here too")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.one:
         w, h = (int(v) for v in a.one.split("x"))
-        print(json.dumps(run_one(w, h, a.provider[0], a.repeats, a.warmup, a.model, a.threads)))
+        print(json.dumps(run_one(w, h, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0])))
         return 0
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.size] if a.size else SIZES
     providers = a.provider or default_providers(a.model)
-    report = bench(providers, sizes, a.repeats, a.warmup, a.model, a.threads)
+    report = bench(providers, sizes, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]))
     print(table(report))
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1) + "\n")

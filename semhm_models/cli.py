@@ -18,7 +18,7 @@ from semhm_models import processing as pp
 from semhm_models.errors import ImageError, SemhmError
 from semhm_models.images import DEFAULT_MAX_PIXELS, IMAGE_EXTS, load_mask, load_rgb
 from semhm_models.progress import progress
-from semhm_models.runtime import PROVIDER_CHOICES
+from semhm_models.runtime import PRECISIONS, PROVIDER_CHOICES
 
 FORMATS = ("rgba", "alpha", "fg", "composite")
 
@@ -34,6 +34,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels (decompression bombs)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: all cores)")
+    p.add_argument(
+        "--precision", default="auto", choices=PRECISIONS, help="weights: auto (fp16 on a GPU where the weights have it), fp32, fp16"
+    )
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
@@ -137,7 +140,12 @@ def _matter(args):
     from semhm_models.api import Matter
 
     return Matter.from_pretrained(
-        args.model, provider=args.provider, threads=args.threads, max_side=args.max_side, max_pixels=args.max_pixels
+        args.model,
+        provider=args.provider,
+        threads=args.threads,
+        max_side=args.max_side,
+        max_pixels=args.max_pixels,
+        precision=args.precision,
     )
 
 
@@ -241,7 +249,10 @@ def cmd_doctor(args) -> int:
     print(f"onnxruntime packages: {', '.join(runtime.installed_ort()) or 'none'}")
     try:
         w = weights.resolve(args.model)
-        print(f"weights: {w.source} at {w.folder}: {len(w.manifest['files'])} files, sha256 ok, version {w.manifest.get('version')}")
+        print(
+            f"weights: {w.source} at {w.folder}: {len(w.manifest['files'])} files, sha256 ok, "
+            f"version {w.manifest.get('version')}, precisions {', '.join(w.precisions)}"
+        )
         met = w.manifest.get("metrics", {}).get("validation", {})
         if met:
             print(f"weights metrics (validation): {json.dumps(met)}")
@@ -256,7 +267,7 @@ def cmd_doctor(args) -> int:
             from semhm_models.api import Matter
 
             m = Matter(w)
-            print(f"default session runs on: {m.provider}")
+            print(f"default session runs on: {m.provider}, {m.precision}")
     except SemhmError as e:
         print(f"onnxruntime: FAILED: {e}")
         ok = False

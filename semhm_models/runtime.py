@@ -11,6 +11,7 @@ from semhm_models.errors import RuntimeSetupError
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 PROVIDER_CHOICES = ("auto", *PROVIDERS)
+PRECISIONS = ("auto", "fp32", "fp16")  # weights: auto = fp16 on a GPU provider where the weights have it
 _ORT_DISTS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
 
 

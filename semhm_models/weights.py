@@ -30,8 +30,17 @@ class Weights:
     manifest: dict
     source: str
 
-    def path(self, stage: str) -> Path:
-        return self.folder / self.manifest["stages"][stage]
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """ "fp32" always; "fp16" where the folder also holds half-precision files (for GPUs)."""
+        return ("fp32", *self.manifest.get("precisions", {}))
+
+    def path(self, stage: str, precision: str = "fp32") -> Path:
+        if precision == "fp32":
+            return self.folder / self.manifest["stages"][stage]
+        if precision not in self.precisions:
+            raise WeightsError(f"{self.source}: no {precision} files (this folder has {', '.join(self.precisions)})")
+        return self.folder / self.manifest["precisions"][precision][stage]
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -52,10 +61,11 @@ def read_manifest(folder: Path) -> dict:
         raise WeightsError(f"{path}: unreadable manifest: {e}") from None
     if m.get("format") != FORMAT:
         raise WeightsError(f"{path}: format is {m.get('format')!r}, expected {FORMAT!r}")
-    for stage in STAGES:
-        name = m.get("stages", {}).get(stage)
-        if name is None or name not in m.get("files", {}):
-            raise WeightsError(f"{path}: manifest names no file for stage '{stage}'")
+    for key, stages in [("fp32", m.get("stages", {})), *m.get("precisions", {}).items()]:
+        for stage in STAGES:
+            name = stages.get(stage)
+            if name is None or name not in m.get("files", {}):
+                raise WeightsError(f"{path}: manifest names no {key} file for stage '{stage}'")
     return m
 
 
@@ -128,9 +138,11 @@ def resolve(source: str | os.PathLike | None = None, cache_dir: str | None = Non
     return Weights(folder, manifest, label)
 
 
-def write_manifest(folder: Path, stages: dict[str, str], extra: dict) -> dict:
-    """Write ``manifest.json`` for the ONNX files in ``folder`` (used by export)."""
-    files = {name: {"sha256": sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in stages.values()}
-    manifest = {"format": FORMAT, **extra, "stages": stages, "files": files}
+def write_manifest(folder: Path, stages: dict[str, str], extra: dict, precisions: dict[str, dict[str, str]] | None = None) -> dict:
+    """Write ``manifest.json`` for the ONNX files in ``folder`` (used by export). ``stages``: the float32
+    files; ``precisions``: other precisions' files, e.g. {"fp16": {"mpn": "mpn.fp16.onnx", ...}}."""
+    names = [*stages.values(), *(n for p in (precisions or {}).values() for n in p.values())]
+    files = {name: {"sha256": sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in names}
+    manifest = {"format": FORMAT, **extra, "stages": stages, **({"precisions": precisions} if precisions else {}), "files": files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from semhm_models import Matter, processing
-from semhm_models.errors import ImageError
+from semhm_models.errors import ImageError, WeightsError
 from train.export import load_stage
 
 
@@ -23,13 +26,15 @@ def test_alpha_at_full_resolution_any_mode(matter, photo, tmp_path):
 
 
 def test_matches_torch_chain(matter, tiny_run, photo):
-    """The runtime's answer is the torch chain's answer (pre/post-processing included)."""
+    """The runtime's answer is the torch chain's answer (pre/post-processing included, MPN averaged with
+    its mirror image as exported)."""
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     m = matter(photo)
     mpn, qun, mrn = (load_stage(s, tiny_run) for s in ("mpn", "qun", "mrn"))
     with torch.no_grad():
         lr = torch.from_numpy(processing.lowres(rgb))
-        fgr, alpha = mrn(torch.from_numpy(processing.to_nchw(rgb)), qun(lr, mpn(lr)[:, :1]))
+        mask = (mpn(lr) + mpn(lr.flip(-1)).flip(-1))[:, :1] / 2
+        fgr, alpha = mrn(torch.from_numpy(processing.to_nchw(rgb)), qun(lr, mask))
     assert np.abs(m.alpha - alpha[0, 0].numpy()).max() <= 1e-4
     assert np.abs(m.foreground - fgr[0].permute(1, 2, 0).numpy()).max() <= 1e-4
 
@@ -101,3 +106,23 @@ def test_large_images_use_an_arena_free_session(tiny_weights, monkeypatch):
     assert "mrn_large" in m.sessions and big.alpha.shape == (60, 40) and small.alpha.shape == (20, 30)
     ref = Matter.from_pretrained(str(tiny_weights), provider="cpu")(np.full((60, 40, 3), 100, np.uint8))
     assert np.abs(big.alpha - ref.alpha).max() <= 1e-5  # same model, same answer
+
+
+def test_precision_choice(tiny_weights, photo, tmp_path):
+    """auto is fp32 on the CPU; fp16 on request runs the half-precision files through the same API (with
+    I/O binding too: the fp16 files keep the float32 contract); weights without fp16 say so."""
+    auto = Matter.from_pretrained(str(tiny_weights), provider="cpu")
+    assert auto.precision == "fp32" and auto.sessions["mrn"]._model_path.endswith("mrn.onnx")
+    half = Matter.from_pretrained(str(tiny_weights), provider="cpu", precision="fp16", binding="on")
+    assert half.sessions["mrn"]._model_path.endswith("mrn.fp16.onnx")
+    a, b = auto(photo).alpha, half(photo).alpha
+    assert 0 < np.abs(a - b).max() <= 2e-2
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        Matter.from_pretrained(str(tiny_weights), precision="fp8")
+    only32 = shutil.copytree(tiny_weights, tmp_path / "w")
+    m = json.loads((only32 / "manifest.json").read_text())
+    del m["precisions"]
+    (only32 / "manifest.json").write_text(json.dumps(m))
+    assert Matter.from_pretrained(str(only32), provider="cpu").precision == "fp32"
+    with pytest.raises(WeightsError, match="no fp16 files"):
+        Matter.from_pretrained(str(only32), provider="cpu", precision="fp16")

@@ -25,15 +25,21 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
             "2",
             "--warmup",
             "1",
+            "--precision",
+            "auto",
+            "--precision",
+            "fp16",
             "--json",
             str(out),
         ]
     )
     assert code == 0
-    assert "| CPUExecutionProvider | 64x48 |" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "| CPUExecutionProvider | fp32 | 64x48 |" in table and "| CPUExecutionProvider | fp16 | 33x71 |" in table
     report = json.loads(out.read_text())
+    assert [r["precision"] for r in report["results"]] == ["fp32", "fp32", "fp16", "fp16"]  # auto: fp32 on a CPU
     assert report["host"]["cores"] >= 1
     for r in report["results"]:
         assert set(r["stages_median_ms"]) == {"decode", "pre", "mpn", "qun", "mrn", "post"}
         assert r["end_to_end_incl_decode"]["median_ms"] >= r["end_to_end_excl_decode"]["median_ms"] > 0
-        assert r["peak_rss_mb"] > 0 and r["repeats"] == 2
+        assert r["peak_rss_mb"] > 0 and r["repeats"] == 2 and r["throughput_images_per_s"] > 0

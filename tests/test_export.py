@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+
+import numpy as np
 import onnx
+import pytest
 
 from semhm_models import contracts
-from train.export import parity
+from semhm_models.images import load_mask
+from train.evaluate import predict_dir
+from train.export import onnx_name, parity
 
 
 def test_parity_torch_vs_onnxruntime_at_odd_sizes(tiny_run, tiny_weights):
@@ -14,9 +20,28 @@ def test_parity_torch_vs_onnxruntime_at_odd_sizes(tiny_run, tiny_weights):
     assert max(diffs.values()) <= 1e-4, diffs
 
 
-def test_onnx_files_are_self_contained_and_match_the_contract(tiny_weights):
+def test_fp16_files_round_like_fp16_and_hold_half_weights(tiny_run, tiny_weights):
+    diffs = parity(tiny_run, tiny_weights, sizes=((67, 93),), precision="fp16")
+    assert 0 < max(diffs.values()) <= 2e-2, diffs  # really half precision, and close to float32
     for stage in contracts.STAGES:
-        path = tiny_weights / f"{stage}.onnx"
+        fp32, fp16 = (tiny_weights / onnx_name(stage, p) for p in ("fp32", "fp16"))
+        weights = onnx.load(str(fp16)).graph.initializer
+        assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+        assert fp16.stat().st_size < 0.7 * fp32.stat().st_size
+
+
+def test_fp16_evaluation_rounds_like_fp16(tiny_run, photo, tmp_path):
+    """`python -m train evaluate --precision fp16`: half-precision arithmetic, the fp16 quality check."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(photo, tmp_path / "in")
+    a, b = (load_mask(next(predict_dir(tmp_path / "in", tmp_path / p, str(tiny_run), precision=p).iterdir())) for p in ("fp32", "fp16"))
+    assert 0 < np.abs(a - b).max() <= 2e-2
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_onnx_files_are_self_contained_and_match_the_contract(tiny_weights, precision):
+    for stage in contracts.STAGES:
+        path = tiny_weights / onnx_name(stage, precision)
         model = onnx.load(str(path), load_external_data=False)
         onnx.checker.check_model(model)
         assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)

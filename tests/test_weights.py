@@ -23,10 +23,12 @@ def copy(src, dst):
 
 def test_local_folder_and_manifest_path(tiny_weights):
     w = weights.resolve(str(tiny_weights))
-    assert w.path("mrn").name == "mrn.onnx"
+    assert w.path("mrn").name == "mrn.onnx" and w.path("mrn", "fp16").name == "mrn.fp16.onnx"
+    assert w.precisions == ("fp32", "fp16")
     assert weights.resolve(str(tiny_weights / "manifest.json")).folder == tiny_weights
     m = json.loads((tiny_weights / "manifest.json").read_text())
-    assert m["format"] == "semhm-weights/1" and set(m["files"]) == {"mpn.onnx", "qun.onnx", "mrn.onnx"}
+    assert m["format"] == "semhm-weights/1"
+    assert set(m["files"]) == {f"{s}{p}.onnx" for s in ("mpn", "qun", "mrn") for p in ("", ".fp16")}
     assert all(len(f["sha256"]) == 64 for f in m["files"].values())
 
 
@@ -84,7 +86,7 @@ def test_hf_download_pinned_cached_and_offline(tiny_weights, tmp_path, photo):
         env = _env(hub.url, tmp_path / "cache")
         r = _semhm(["download", f"hf://semhm/tiny@{sha}"], env)
         assert r.returncode == 0, r.stderr
-        assert "verified 3 files" in r.stdout
+        assert "verified 6 files" in r.stdout
         assert any(q.startswith("GET /semhm/tiny/resolve/") for q in hub.requests)
         # a moved branch does not change a pinned revision
         hub.commit("semhm/tiny", {"mrn.onnx": b"garbage"})

