@@ -69,6 +69,9 @@ class Matter:
             self.precision = "fp32"  # the GPU fell back (warned about): fp16 on a CPU is only slower
             self._open(provider, threads)
         self._provider_threads = (provider, threads)
+        # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
+        # for weights whose validation numbers are better so, see docs/results.md).
+        self.qun_masks = weights.manifest.get("qun_masks", "all")
         self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
         self.binding = binding == "on" or (binding == "auto" and self.device == "cuda")
 
@@ -128,11 +131,12 @@ class Matter:
 
     def _chain(self, lr, image, coarse, mrn, t):
         s, t0 = self.sessions, time.perf_counter()
+        unify = coarse is not None or self.qun_masks == "all"
         if coarse is None:
             coarse = s["mpn"].run(["fg"], {"image_lr": lr})[0]
             t["mpn"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        unified = s["qun"].run(["unified"], {"image_lr": lr, "mask": coarse})[0]
+        unified = s["qun"].run(["unified"], {"image_lr": lr, "mask": coarse})[0] if unify else coarse
         t2 = time.perf_counter()
         fgr, alpha = s[mrn].run(["fgr", "alpha"], {"image": image, "mask": unified})
         t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
@@ -153,6 +157,7 @@ class Matter:
 
         to_device = import_ort().OrtValue.ortvalue_from_numpy
         dev, t0 = self.device, time.perf_counter()
+        unify = coarse is not None or self.qun_masks == "all"
         lr_v = to_device(lr, dev, 0)
         if coarse is None:
             mask_v = self._bound("mpn", {"image_lr": lr_v}, {"masks": dev, "fg": dev})[1]
@@ -160,7 +165,7 @@ class Matter:
         else:
             mask_v = to_device(coarse, dev, 0)
         t1 = time.perf_counter()
-        unified_v = self._bound("qun", {"image_lr": lr_v, "mask": mask_v}, {"unified": dev})[0]
+        unified_v = self._bound("qun", {"image_lr": lr_v, "mask": mask_v}, {"unified": dev})[0] if unify else mask_v
         t2 = time.perf_counter()
         # MRN's outputs come back to the host: the only download
         out = self._bound(mrn, {"image": to_device(image, dev, 0), "mask": unified_v}, {"fgr": "cpu", "alpha": "cpu"})

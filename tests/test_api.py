@@ -126,3 +126,25 @@ def test_precision_choice(tiny_weights, photo, tmp_path):
     assert Matter.from_pretrained(str(only32), provider="cpu").precision == "fp32"
     with pytest.raises(WeightsError, match="no fp16 files"):
         Matter.from_pretrained(str(only32), provider="cpu", precision="fp16")
+
+
+def test_weights_can_send_only_coarse_masks_through_qun(tiny_weights, tiny_run, photo, tmp_path):
+    """qun_masks "coarse" in the manifest: MPN's mask goes straight to MRN (both chain paths), a user's
+    coarse mask still goes through QUN."""
+    folder = shutil.copytree(tiny_weights, tmp_path / "w")
+    m = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps(m | {"qun_masks": "coarse"}))
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    mpn, qun, mrn = (load_stage(s, tiny_run) for s in ("mpn", "qun", "mrn"))
+    with torch.no_grad():
+        lr = torch.from_numpy(processing.lowres(rgb))
+        mask = (mpn(lr) + mpn(lr.flip(-1)).flip(-1))[:, :1] / 2
+        direct = mrn(torch.from_numpy(processing.to_nchw(rgb)), mask)[1][0, 0].numpy()
+    user = np.zeros(rgb.shape[:2], np.float32)
+    user[50:150, 30:100] = 1
+    full = Matter.from_pretrained(str(tiny_weights), provider="cpu")
+    for binding in ("off", "on"):
+        matter = Matter.from_pretrained(str(folder), provider="cpu", binding=binding)
+        auto = matter(photo)
+        assert np.abs(auto.alpha - direct).max() <= 1e-4 and "qun" in auto.timings
+        assert np.abs(matter.matte_rgb(rgb, user).alpha - full.matte_rgb(rgb, user).alpha).max() <= 1e-6

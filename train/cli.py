@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--info", default=None, help="JSON file merged into the manifest (training, licences, metrics)")
     ex.add_argument("--precisions", default="fp32,fp16", help="comma-separated: fp32 (always written) and fp16 (for GPUs)")
     ex.add_argument("--mpn-tta", default="flip", choices=["flip", "none"], help="MPN averaged with its mirror image (default)")
+    ex.add_argument(
+        "--qun-masks", default="all", choices=["all", "coarse"], help="masks the runtime sends through QUN: all (paper) or users' only"
+    )
     pb = sub.add_parser("publish", help="upload ONNX, manifest and a model card to the Hugging Face Hub")
     pb.add_argument("--weights", required=True, help="exported weights folder")
     pb.add_argument("--repo-id", required=True, metavar="ORG/NAME")
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
             info = json.loads(Path(args.info).read_text()) if args.info else None
             precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
-            export(args.run, args.out, args.mpn_from, args.qun_from, info, precisions, args.mpn_tta)
+            export(args.run, args.out, args.mpn_from, args.qun_from, info, precisions, args.mpn_tta, args.qun_masks)
             # fp32 must match torch; fp16 only within its rounding (its quality is measured on validation)
             report = {}
             for precision, limit in (("fp32", 1e-4), ("fp16", 5e-2)):

@@ -19,6 +19,7 @@ OPSET = 17
 
 
 MPN_TTA = ("flip", "none")
+QUN_MASKS = ("all", "coarse")
 
 
 class MPNGraph(torch.nn.Module):
@@ -122,12 +123,16 @@ def export(
     info: dict | None = None,
     precisions: tuple[str, ...] = PRECISIONS,
     tta: str = "flip",
+    qun_masks: str = "all",
 ) -> dict:
     """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` in each of ``precisions`` (fp32 always), MPN with
-    test-time augmentation ``tta``, and write its manifest."""
+    test-time augmentation ``tta``, and write its manifest. ``qun_masks``: which masks the runtime sends
+    through QUN, "all" (the paper) or "coarse" (users' masks only; MPN's go straight to MRN)."""
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad:
         raise ValueError(f"precision {bad[0]!r}: choose from {', '.join(PRECISIONS)}")
+    if qun_masks not in QUN_MASKS:
+        raise ValueError(f"qun masks {qun_masks!r}: choose {' or '.join(QUN_MASKS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     src = {"mpn": Path(mpn_from or run), "qun": Path(qun_from or run), "mrn": Path(run)}
@@ -149,6 +154,7 @@ def export(
             "layout": "NCHW",
         },
         "mpn_tta": tta,
+        "qun_masks": qun_masks,
         "exported_from": {"run": str(run), "commit": git_commit(), "opset": OPSET, "torch": torch.__version__},
         **(info or {}),
     }
