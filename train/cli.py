@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--out", default="data/val")
     ev = sub.add_parser("evaluate", help="predict the validation composites with a run's checkpoints and score them")
     ev.add_argument("--run", required=True)
-    ev.add_argument("--val", default="data/val")
+    ev.add_argument("--val", default="data/val", help="folder with images/ and the reference alphas")
+    ev.add_argument("--alpha", default="alpha", help="sub-folder of --val with the reference alphas")
     ev.add_argument("--out", required=True, help="folder for predicted alphas and metrics.json")
     ev.add_argument("--mode", default="chain", choices=["chain", "mpn"])
     ev.add_argument("--qun", default="use", choices=["use", "none"])
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "evaluate":
             from train.evaluate import evaluate
 
-            res = evaluate(args.val, args.run, args.out, args.mode, args.qun, args.mpn_from, args.qun_from, args.precision, args.mpn_tta)
+            res = evaluate(
+                args.val, args.run, args.out, args.mode, args.qun, args.mpn_from, args.qun_from, args.precision, args.mpn_tta, args.alpha
+            )
             print(json.dumps(res, indent=1))
         elif args.cmd == "export":
             from train.export import export, parity

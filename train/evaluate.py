@@ -80,9 +80,11 @@ def evaluate(
     qun_from: str | None = None,
     precision: str = "fp32",
     tta: str = "flip",
+    alpha: str = "alpha",
 ) -> dict:
+    """Predict ``val``/images, score against ``val``/``alpha`` (e.g. p3m-demo's alpha_p3mnet)."""
     val_dir = Path(val)
     pred = predict_dir(val_dir / "images", Path(out), run, mode, qun, mpn_from, qun_from, precision, tta)
-    res = score_dir(pred, val_dir / "alpha")
+    res = score_dir(pred, val_dir / alpha)
     (Path(out) / "metrics.json").write_text(json.dumps(res, indent=1) + "\n")
     return res

@@ -27,7 +27,9 @@ tags: [image-segmentation, matting, human-matting, onnx]
 
 Semantic human matting after Liu et al., "Boosting Semantic Human Matting with Coarse Annotations" (CVPR 2020):
 MPN (mask prediction, 192x160) -> QUN (quality unification) -> MRN (matting refinement, full resolution),
-exported to ONNX (`{", ".join(m["files"])}`), each file's sha256 in `{MANIFEST}`.
+exported to ONNX (`{", ".join(m["files"])}`), each file's sha256 in `{MANIFEST}`. QUN takes
+{"every mask" if m.get("qun_masks", "all") == "all" else "users' coarse masks only; MPN's go straight to MRN"}.
+{"The `.fp16.onnx` files are for GPUs (same inputs and outputs, half the size)." if "precisions" in m else ""}
 
 ## Use
 
