@@ -16,8 +16,7 @@ from semhm_models.contracts import MPN_SIZE
 from semhm_models.nets import MPN, MRN, QUN
 
 OPSET = 17
-
-
+PRECISIONS = ("fp32", "fp16")
 MPN_TTA = ("flip", "none")
 QUN_MASKS = ("all", "coarse")
 
@@ -51,9 +50,6 @@ class Half(torch.nn.Module):
     def forward(self, *xs: torch.Tensor):
         out = self.net(*(x.half() for x in xs))
         return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
-
-
-PRECISIONS = ("fp32", "fp16")
 
 
 def as_exported(stage: str, net: torch.nn.Module, precision: str = "fp32", tta: str = "flip") -> torch.nn.Module:
