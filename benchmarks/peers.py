@@ -32,6 +32,7 @@ from semhm_models import Matter  # noqa: E402
 from semhm_models import processing as pp  # noqa: E402
 from semhm_models.bench import _photo  # noqa: E402
 from semhm_models.runtime import create_session  # noqa: E402
+from train.evaluate import score_dir  # noqa: E402
 
 
 class RVM:
@@ -65,14 +66,6 @@ def timed(fn, rgb, repeats, warmup) -> float:
     return 1000 * statistics.median(ts)
 
 
-def score(pred_dir: Path, gt_dir: Path) -> dict:
-    from semhm_models.images import load_mask
-    from semhm_models.metrics import matting_errors
-
-    rows = [matting_errors(load_mask(pred_dir / f"{g.stem}.png", None), load_mask(g)) for g in sorted(gt_dir.iterdir())]
-    return {k: float(np.mean([r[k] for r in rows])) for k in ("sad", "mse", "grad", "conn")} | {"count": len(rows)}
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rvm", required=True)
@@ -104,7 +97,7 @@ def main() -> int:
         for f in sorted((Path(a.val) / "images").iterdir()):
             alpha = fn(np.asarray(Image.open(f).convert("RGB")))
             Image.fromarray(pp.to_uint8(alpha)).save(pred / f"{f.stem}.png")
-        report["quality_val"][name] = score(pred, Path(a.val) / "alpha")
+        report["quality_val"][name] = score_dir(pred, Path(a.val) / "alpha", ("whole",))["whole"]
     if a.mediapipe_python:
         job = {
             "photos": [str(p) for p in photos],
@@ -122,7 +115,7 @@ def main() -> int:
         )
         res = json.loads(r.stdout.strip().splitlines()[-1])
         report["speed_median_ms"]["mediapipe_selfie"] = res["median_ms"]
-        report["quality_val"]["mediapipe_selfie"] = score(tmp / "mediapipe", Path(a.val) / "alpha")
+        report["quality_val"]["mediapipe_selfie"] = score_dir(tmp / "mediapipe", Path(a.val) / "alpha", ("whole",))["whole"]
     report["ratio_semhm_over_peer"] = {
         peer: {size: report["speed_median_ms"]["semhm"][size] / t for size, t in times.items()}
         for peer, times in report["speed_median_ms"].items()

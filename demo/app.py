@@ -156,8 +156,8 @@ def build(matter: Matter):
     with gr.Blocks(title="semhm: semantic human matting", delete_cache=(3600, 3600)) as app:
         gr.Markdown(
             "# semhm: cut out people, hair included\n"
-            "Upload or paste a photo of a person. semhm predicts a mask (MPN), unifies its quality (QUN) and refines it "
-            "into an alpha matte with clean foreground colours at full resolution (MRN)."
+            "Upload or paste a photo of a person. semhm predicts a mask (MPN) and refines it into an alpha matte with "
+            "clean foreground colours at full resolution (MRN); a rough mask of yours is first unified by QUN."
         )
         with gr.Tab("Cut out"):
             with gr.Row():

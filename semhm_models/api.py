@@ -114,7 +114,8 @@ class Matter:
         image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
         coarse = None if mask is None else pp.mask_lowres(mask)
         t["pre"] = time.perf_counter() - t0
-        fgr, alpha = (self._chain_bound if self.binding else self._chain)(lr, image, coarse, self._mrn_for(image), t)
+        unify = mask is not None or self.qun_masks == "all"
+        fgr, alpha = (self._chain_bound if self.binding else self._chain)(lr, image, coarse, unify, self._mrn_for(image), t)
         t0 = time.perf_counter()
         a, f = pp.finish(alpha, fgr, (h, w))
         t["post"] = time.perf_counter() - t0
@@ -129,9 +130,8 @@ class Matter:
             self.sessions["mrn_large"] = create_session(str(self.weights.path("mrn", self.precision)), *self._provider_threads, arena="off")
         return "mrn_large"
 
-    def _chain(self, lr, image, coarse, mrn, t):
+    def _chain(self, lr, image, coarse, unify, mrn, t):
         s, t0 = self.sessions, time.perf_counter()
-        unify = coarse is not None or self.qun_masks == "all"
         if coarse is None:
             coarse = s["mpn"].run(["fg"], {"image_lr": lr})[0]
             t["mpn"] = time.perf_counter() - t0
@@ -152,12 +152,11 @@ class Matter:
         self.sessions[stage].run_with_iobinding(io)
         return io.get_outputs()
 
-    def _chain_bound(self, lr, image, coarse, mrn, t):
+    def _chain_bound(self, lr, image, coarse, unify, mrn, t):
         from semhm_models.runtime import import_ort
 
         to_device = import_ort().OrtValue.ortvalue_from_numpy
         dev, t0 = self.device, time.perf_counter()
-        unify = coarse is not None or self.qun_masks == "all"
         lr_v = to_device(lr, dev, 0)
         if coarse is None:
             mask_v = self._bound("mpn", {"image_lr": lr_v}, {"masks": dev, "fg": dev})[1]

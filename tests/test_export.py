@@ -10,7 +10,7 @@ import pytest
 
 from semhm_models import contracts
 from semhm_models.images import load_mask
-from train.evaluate import predict_dir
+from train.evaluate import Chain, predict_dir
 from train.export import onnx_name, parity
 
 
@@ -34,7 +34,9 @@ def test_fp16_evaluation_rounds_like_fp16(tiny_run, photo, tmp_path):
     """`python -m train evaluate --precision fp16`: half-precision arithmetic, the fp16 quality check."""
     (tmp_path / "in").mkdir()
     shutil.copy(photo, tmp_path / "in")
-    a, b = (load_mask(next(predict_dir(tmp_path / "in", tmp_path / p, str(tiny_run), precision=p).iterdir())) for p in ("fp32", "fp16"))
+    a, b = (
+        load_mask(next(predict_dir(tmp_path / "in", tmp_path / p, Chain(str(tiny_run), precision=p)).iterdir())) for p in ("fp32", "fp16")
+    )
     assert 0 < np.abs(a - b).max() <= 2e-2
 
 

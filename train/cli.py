@@ -75,11 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "build-val":
             print(f"validation composites in {data.build_val(data.load_config(args.config), args.cache, args.out)}")
         elif args.cmd == "evaluate":
-            from train.evaluate import evaluate
+            from train.evaluate import Chain, evaluate
 
-            res = evaluate(
-                args.val, args.run, args.out, args.mode, args.qun, args.mpn_from, args.qun_from, args.precision, args.mpn_tta, args.alpha
-            )
+            chain = Chain(args.run, args.mode, args.qun, args.mpn_from, args.qun_from, args.precision, args.mpn_tta)
+            res = evaluate(args.val, args.out, chain, args.alpha)
             print(json.dumps(res, indent=1))
         elif args.cmd == "export":
             from train.export import export, parity

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""semhm for GIMP 3: Layer > Mask > Remove Background (semhm) and Refine Selection to Matte (semhm).
+"""semhm for GIMP 3: Layer > Transparency > Remove Background (semhm) and Refine Selection to Matte (semhm).
 
 The PlugIn class only declares procedures; plain functions do the work. Inference runs in the Python that
 `semhm gimp install` recorded (semhm_matte.json beside this file), as a separate process that gets the
