@@ -22,6 +22,7 @@ from semhm_models.errors import WeightsError
 MANIFEST = "manifest.json"
 FORMAT = "semhm-weights/1"
 BUNDLED = Path(__file__).parent / "weights" / "default"
+QUN_MASKS = ("all", "coarse")  # manifest qun_masks: which masks QUN unifies (all: the paper; coarse: users' only)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ def read_manifest(folder: Path) -> dict:
             name = stages.get(stage)
             if name is None or name not in m.get("files", {}):
                 raise WeightsError(f"{path}: manifest names no {key} file for stage '{stage}'")
+    if m.get("qun_masks", "all") not in QUN_MASKS:
+        raise WeightsError(f"{path}: qun_masks is {m['qun_masks']!r}, expected {' or '.join(QUN_MASKS)}")
     return m
 
 

@@ -7,17 +7,51 @@ import shutil
 import numpy as np
 import onnx
 import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from semhm_models import contracts
 from semhm_models.images import load_mask
+from semhm_models.nets import MPN
 from train.evaluate import Chain, predict_dir
-from train.export import onnx_name, parity
+from train.export import MPNGraph, export, load_stage, onnx_name, parity
+from train.stages import average_checkpoints
 
 
 def test_parity_torch_vs_onnxruntime_at_odd_sizes(tiny_run, tiny_weights):
     diffs = parity(tiny_run, tiny_weights, sizes=((67, 93), (801, 1203)))
     assert set(diffs) == {"mpn", "qun", "mrn@67x93", "mrn@801x1203"}
     assert max(diffs.values()) <= 1e-4, diffs
+
+
+def test_flip_scale_averages_its_three_passes_and_exports(tiny_run, tmp_path):
+    mpn = load_stage("mpn", tiny_run)
+    x = torch.rand(1, 3, *contracts.MPN_SIZE)
+    with torch.no_grad():
+        big = F.interpolate(x, size=(288, 240), mode="bilinear").flip(-1)
+        passes = [mpn(x), mpn(x.flip(-1)).flip(-1), F.interpolate(mpn(big).flip(-1), size=(192, 160), mode="bilinear")]
+        masks, fg = MPNGraph(mpn, "flip-scale")(x)
+    torch.testing.assert_close(masks, sum(passes) / 3)
+    assert torch.equal(fg, masks[:, :1])
+    with pytest.raises(ValueError, match="mpn tta 'zoom': choose flip-scale, flip, none"):
+        MPNGraph(mpn, "zoom")
+    export(tiny_run, tmp_path, precisions=("fp32",), tta="flip-scale")
+    assert max(parity(tiny_run, tmp_path, sizes=((67, 93),)).values()) <= 1e-4
+
+
+def test_average_checkpoints_is_the_mean_of_floats(tiny_run, tmp_path):
+    other = {k: v + 1 if v.is_floating_point() else v + 7 for k, v in load_file(str(tiny_run / "mpn.safetensors")).items()}
+    save_file(other, str(tmp_path / "other.safetensors"))
+    path = average_checkpoints("mpn", [str(tiny_run), str(tmp_path / "other.safetensors")], str(tmp_path / "soup"))
+    first, avg = load_file(str(tiny_run / "mpn.safetensors")), load_file(str(path))
+    for k, v in avg.items():
+        torch.testing.assert_close(v, first[k] + 0.5 if v.is_floating_point() else first[k])
+    MPN().load_state_dict(avg)
+    with pytest.raises(ValueError, match="qun.safetensors: not a mpn checkpoint"):
+        average_checkpoints("mpn", [str(tiny_run), str(tiny_run / "qun.safetensors")], str(tmp_path / "x"))
+    with pytest.raises(FileNotFoundError, match="nothing/mpn.safetensors: missing"):
+        average_checkpoints("mpn", [str(tiny_run), str(tmp_path / "nothing")], str(tmp_path / "x"))
 
 
 def test_fp16_files_round_like_fp16_and_hold_half_weights(tiny_run, tiny_weights):

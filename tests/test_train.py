@@ -78,6 +78,8 @@ def test_tiny_end_to_end(dataset, tmp_path, capsys):
     assert [r["step"] for r in log] == [1, 2, 3] and all(np.isfinite(r["loss"]) for r in log)
     meta = json.loads(open(os.path.join(run, "mrn.json")).read())
     assert meta["step"] == 2 and meta["stage"] == "mrn"
+    assert train_main(["average", "--stage", "mpn", "--out", str(tmp_path / "soup"), run, run]) == 0
+    assert json.loads((tmp_path / "soup" / "mpn.json").read_text())["average_of"] == [run, run]
 
     out = tmp_path / "onnx"
     capsys.readouterr()

@@ -48,6 +48,14 @@ def test_tampered_and_truncated_files_are_refused(tiny_weights, tmp_path):
         weights.resolve(str(w2))
 
 
+def test_unknown_qun_masks_is_refused(tiny_weights, tmp_path):
+    w = copy(tiny_weights, tmp_path / "q")
+    m = json.loads((w / "manifest.json").read_text())
+    (w / "manifest.json").write_text(json.dumps(m | {"qun_masks": "some"}))
+    with pytest.raises(WeightsError, match="manifest.json: qun_masks is 'some', expected all or coarse"):
+        weights.resolve(str(w))
+
+
 def test_bad_sources(tmp_path):
     with pytest.raises(WeightsError, match="no such weights folder"):
         weights.resolve(str(tmp_path / "nothing"))

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--cache", default="data/cache")
     b.add_argument("--limit", type=int, default=None, help="only the first N persons of each split")
     t = sub.add_parser("train", help="train one stage (mpn, qun, mrn); resumes where it stopped")
+    from train.export import MPN_TTA
     from train.stages import StageArgs
 
     defaults = StageArgs(stage="mpn", run="", config=DEFAULT_CONFIG)
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("steps", "batch", "seed", "threads", "log_every", "save_every", "limit"):
         t.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
     t.add_argument("--lr", type=float, default=defaults.lr)
+    av = sub.add_parser("average", help="uniform weight average of checkpoints of one stage (a model soup)")
+    av.add_argument("--stage", required=True, choices=["mpn", "qun", "mrn"])
+    av.add_argument("--out", required=True, help="run folder for the averaged checkpoint")
+    av.add_argument("sources", nargs="+", help="run folders or .safetensors files sharing a start")
     v = sub.add_parser("build-val", help="write the fixed validation composites as PNG files")
     v.add_argument("--config", default=DEFAULT_CONFIG)
     v.add_argument("--cache", default="data/cache")
@@ -43,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--mpn-from", default=None)
     ev.add_argument("--qun-from", default=None)
     ev.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="fp16: half-precision arithmetic")
-    ev.add_argument("--mpn-tta", default="flip", choices=["flip", "none"], help="MPN test-time augmentation, as exported")
+    ev.add_argument("--mpn-tta", default="flip", choices=list(MPN_TTA), help="MPN test-time augmentation, as exported")
     ex = sub.add_parser("export", help="ONNX files + manifest for the runtime, with a parity check")
     ex.add_argument("--run", required=True)
     ex.add_argument("--out", required=True)
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--qun-from", default=None)
     ex.add_argument("--info", default=None, help="JSON file merged into the manifest (training, licences, metrics)")
     ex.add_argument("--precisions", default="fp32,fp16", help="comma-separated: fp32 (always written) and fp16 (for GPUs)")
-    ex.add_argument("--mpn-tta", default="flip", choices=["flip", "none"], help="MPN averaged with its mirror image (default)")
+    ex.add_argument("--mpn-tta", default="flip", choices=list(MPN_TTA), help="MPN passes averaged in the graph, see train.export.MPN_TTA")
     ex.add_argument(
         "--qun-masks", default="all", choices=["all", "coarse"], help="masks the runtime sends through QUN: all (paper) or users' only"
     )
@@ -72,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
 
             kw = {k: v for k, v in vars(args).items() if k != "cmd"}
             print(f"checkpoint: {train_stage(StageArgs(**kw))}")
+        elif args.cmd == "average":
+            from train.stages import average_checkpoints
+
+            print(f"checkpoint: {average_checkpoints(args.stage, args.sources, args.out)}")
         elif args.cmd == "build-val":
             print(f"validation composites in {data.build_val(data.load_config(args.config), args.cache, args.out)}")
         elif args.cmd == "evaluate":

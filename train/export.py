@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from semhm_models import contracts, weights
@@ -17,25 +18,32 @@ from semhm_models.nets import MPN, MRN, QUN
 
 OPSET = 17
 PRECISIONS = ("fp32", "fp16")
-MPN_TTA = ("flip", "none")
-QUN_MASKS = ("all", "coarse")
+# MPN test-time augmentation: the passes averaged in the graph, each (scale of the 192x160 input, mirrored).
+# flip-scale adds the mirror image at 1.5x (288x240): 2.1x flip's MPN time; measured in docs/results.md.
+MPN_TTA = {
+    "flip-scale": ((1.0, False), (1.0, True), (1.5, True)),
+    "flip": ((1.0, False), (1.0, True)),
+    "none": ((1.0, False),),
+}
 
 
 class MPNGraph(torch.nn.Module):
     """MPN as exported: both masks, and the foreground channel alone so that QUN can take it on the device
-    without a copy back to the host. ``tta="flip"`` averages MPN over the image and its mirror image inside
-    the graph: measured on validation, SAD -2.9% and MSE -9% for one more 192x160 pass."""
+    without a copy back to the host. ``tta`` names the passes averaged inside the graph (``MPN_TTA``)."""
 
     def __init__(self, mpn: MPN, tta: str = "flip") -> None:
         super().__init__()
         if tta not in MPN_TTA:
-            raise ValueError(f"mpn tta {tta!r}: choose {' or '.join(MPN_TTA)}")
-        self.mpn, self.tta = mpn, tta
+            raise ValueError(f"mpn tta {tta!r}: choose {', '.join(MPN_TTA)}")
+        self.mpn, self.passes = mpn, MPN_TTA[tta]
 
     def forward(self, image_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        masks = self.mpn(image_lr)
-        if self.tta == "flip":
-            masks = (masks + self.mpn(image_lr.flip(-1)).flip(-1)) / 2
+        total = 0
+        for scale, mirrored in self.passes:
+            x = image_lr if scale == 1.0 else F.interpolate(image_lr, scale_factor=scale, mode="bilinear")
+            m = self.mpn(x.flip(-1)).flip(-1) if mirrored else self.mpn(x)
+            total = total + (m if scale == 1.0 else F.interpolate(m, size=list(MPN_SIZE), mode="bilinear"))
+        masks = total / len(self.passes)
         return masks, masks[:, :1]
 
 
@@ -127,8 +135,8 @@ def export(
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad:
         raise ValueError(f"precision {bad[0]!r}: choose from {', '.join(PRECISIONS)}")
-    if qun_masks not in QUN_MASKS:
-        raise ValueError(f"qun masks {qun_masks!r}: choose {' or '.join(QUN_MASKS)}")
+    if qun_masks not in weights.QUN_MASKS:
+        raise ValueError(f"qun masks {qun_masks!r}: choose {' or '.join(weights.QUN_MASKS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     src = {"mpn": Path(mpn_from or run), "qun": Path(qun_from or run), "mrn": Path(run)}

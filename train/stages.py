@@ -284,3 +284,29 @@ def _save(net: torch.nn.Module, path: Path, a: StageArgs, step: int) -> None:
     save_file(state, str(tmp), metadata={"config": json.dumps(asdict(a)), "step": str(step)})
     os.replace(tmp, path)
     (path.with_suffix(".json")).write_text(json.dumps({**asdict(a), "step": step}, indent=1) + "\n")
+
+
+def average_checkpoints(stage: str, sources: list[str], out: str) -> Path:
+    """Uniform weight average of checkpoints of one stage that share a start (snapshots along one run, or
+    runs from the same weights with other seeds): a 'model soup'. BatchNorm statistics are averaged too;
+    integer buffers are taken from the first."""
+    if len(sources) < 2:
+        raise ValueError("average needs at least two checkpoints")
+    states = []
+    for src in sources:
+        path = Path(src) if src.endswith(".safetensors") else Path(src) / f"{stage}.safetensors"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing checkpoint")
+        states.append(load_file(str(path)))
+    keys = states[0].keys()
+    for src, st in zip(sources, states, strict=True):
+        if st.keys() != keys or any(st[k].shape != states[0][k].shape for k in keys):
+            raise ValueError(f"{src}: not a {stage} checkpoint like {sources[0]}")
+    avg = {k: torch.stack([st[k] for st in states]).mean(0) if states[0][k].is_floating_point() else states[0][k] for k in keys}
+    run = Path(out)
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / f"{stage}.safetensors"
+    info = {"stage": stage, "average_of": sources}
+    save_file(avg, str(path), metadata={"config": json.dumps(info)})
+    (path.with_suffix(".json")).write_text(json.dumps(info, indent=1) + "\n")
+    return path
