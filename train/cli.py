@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--cache", default="data/cache")
     b.add_argument("--limit", type=int, default=None, help="only the first N persons of each split")
     t = sub.add_parser("train", help="train one stage (mpn, qun, mrn); resumes where it stopped")
-    from train.export import MPN_TTA
+    from train.export import DEFAULT_TTA, MPN_TTA
     from train.stages import StageArgs
 
     defaults = StageArgs(stage="mpn", run="", config=DEFAULT_CONFIG)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--mpn-from", default=None)
     ev.add_argument("--qun-from", default=None)
     ev.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="fp16: half-precision arithmetic")
-    ev.add_argument("--mpn-tta", default="flip", choices=list(MPN_TTA), help="MPN test-time augmentation, as exported")
+    ev.add_argument("--mpn-tta", default=DEFAULT_TTA, choices=list(MPN_TTA), help="MPN test-time augmentation, as exported")
     ex = sub.add_parser("export", help="ONNX files + manifest for the runtime, with a parity check")
     ex.add_argument("--run", required=True)
     ex.add_argument("--out", required=True)
@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--qun-from", default=None)
     ex.add_argument("--info", default=None, help="JSON file merged into the manifest (training, licences, metrics)")
     ex.add_argument("--precisions", default="fp32,fp16", help="comma-separated: fp32 (always written) and fp16 (for GPUs)")
-    ex.add_argument("--mpn-tta", default="flip", choices=list(MPN_TTA), help="MPN passes averaged in the graph, see train.export.MPN_TTA")
+    ex.add_argument(
+        "--mpn-tta", default=DEFAULT_TTA, choices=list(MPN_TTA), help="MPN passes averaged in the graph, see train.export.MPN_TTA"
+    )
     ex.add_argument(
         "--qun-masks", default="all", choices=["all", "coarse"], help="masks the runtime sends through QUN: all (paper) or users' only"
     )

@@ -18,7 +18,7 @@ from semhm_models import processing as pp
 from semhm_models.images import load_mask, load_rgb
 from semhm_models.metrics import matting_errors, unknown_region
 from semhm_models.progress import progress
-from train.export import as_exported, load_stage
+from train.export import DEFAULT_TTA, as_exported, load_stage
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Chain:
     mpn_from: str | None = None
     qun_from: str | None = None
     precision: str = "fp32"
-    tta: str = "flip"
+    tta: str = DEFAULT_TTA
 
     def load(self, stage: str) -> torch.nn.Module:
         folder = {"mpn": self.mpn_from, "qun": self.qun_from}.get(stage) or self.run

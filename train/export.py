@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
@@ -25,13 +26,14 @@ MPN_TTA = {
     "flip": ((1.0, False), (1.0, True)),
     "none": ((1.0, False),),
 }
+DEFAULT_TTA = "flip-scale"
 
 
 class MPNGraph(torch.nn.Module):
     """MPN as exported: both masks, and the foreground channel alone so that QUN can take it on the device
     without a copy back to the host. ``tta`` names the passes averaged inside the graph (``MPN_TTA``)."""
 
-    def __init__(self, mpn: MPN, tta: str = "flip") -> None:
+    def __init__(self, mpn: MPN, tta: str = DEFAULT_TTA) -> None:
         super().__init__()
         if tta not in MPN_TTA:
             raise ValueError(f"mpn tta {tta!r}: choose {', '.join(MPN_TTA)}")
@@ -60,7 +62,7 @@ class Half(torch.nn.Module):
         return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
 
-def as_exported(stage: str, net: torch.nn.Module, precision: str = "fp32", tta: str = "flip") -> torch.nn.Module:
+def as_exported(stage: str, net: torch.nn.Module, precision: str = "fp32", tta: str = DEFAULT_TTA) -> torch.nn.Module:
     net = MPNGraph(net, tta) if stage == "mpn" else net
     return Half(net) if precision == "fp16" else net
 
@@ -110,6 +112,9 @@ def export_stage(net: torch.nn.Module, stage: str, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
+    # The traced resizes of MPN's scaled passes take their size from a Shape node: propagating it gives the
+    # outputs back their static 192x160 of the contract.
+    onnx.save(onnx.shape_inference.infer_shapes(onnx.load(str(path)), data_prop=True), str(path))
 
 
 def git_commit() -> str:
@@ -126,7 +131,7 @@ def export(
     qun_from: str | None = None,
     info: dict | None = None,
     precisions: tuple[str, ...] = PRECISIONS,
-    tta: str = "flip",
+    tta: str = DEFAULT_TTA,
     qun_masks: str = "all",
 ) -> dict:
     """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` in each of ``precisions`` (fp32 always), MPN with

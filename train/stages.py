@@ -22,7 +22,7 @@ from semhm_models.contracts import MPN_SIZE
 from semhm_models.nets import MPN, MRN, QUN, load_lite0_encoder
 from semhm_models.nets.models import resize_lr
 from train import data
-from train.export import MPNGraph
+from train.export import DEFAULT_TTA, MPNGraph
 
 
 @dataclass
@@ -45,7 +45,7 @@ class StageArgs:
     pretrained: str = "imagenet"  # mpn encoder: imagenet | none
     init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained)
     mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
-    mpn_tta: str = "flip"  # mrn: MPN's masks as exported (flip: averaged with the mirror image) | none
+    mpn_tta: str = DEFAULT_TTA  # mrn: MPN's masks as exported, see train.export.MPN_TTA
     limit: int = 0  # use only the first N persons of each split (tests)
 
 
