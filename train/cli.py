@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--cache", default="data/cache")
     b.add_argument("--limit", type=int, default=None, help="only the first N persons of each split")
     t = sub.add_parser("train", help="train one stage (mpn, qun, mrn); resumes where it stopped")
+    from semhm_models.weights import QUN_MASKS
     from train.export import DEFAULT_TTA, MPN_TTA
     from train.stages import StageArgs
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "--mpn-tta", default=DEFAULT_TTA, choices=list(MPN_TTA), help="MPN passes averaged in the graph, see train.export.MPN_TTA"
     )
     ex.add_argument(
-        "--qun-masks", default="all", choices=["all", "coarse"], help="masks the runtime sends through QUN: all (paper) or users' only"
+        "--qun-masks", default="all", choices=list(QUN_MASKS), help="masks the runtime sends through QUN: all (paper) or users' only"
     )
     pb = sub.add_parser("publish", help="upload ONNX, manifest and a model card to the Hugging Face Hub")
     pb.add_argument("--weights", required=True, help="exported weights folder")

@@ -20,7 +20,7 @@ from semhm_models.nets import MPN, MRN, QUN
 OPSET = 17
 PRECISIONS = ("fp32", "fp16")
 # MPN test-time augmentation: the passes averaged in the graph, each (scale of the 192x160 input, mirrored).
-# flip-scale adds the mirror image at 1.5x (288x240): 2.1x flip's MPN time; measured in docs/results.md.
+# flip-scale adds the mirror image at 1.5x (288x240): 2.1x flip's MPN arithmetic; measured in docs/results.md.
 MPN_TTA = {
     "flip-scale": ((1.0, False), (1.0, True), (1.5, True)),
     "flip": ((1.0, False), (1.0, True)),
