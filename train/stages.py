@@ -279,11 +279,16 @@ def train_stage(a: StageArgs) -> Path:
 
 
 def _save(net: torch.nn.Module, path: Path, a: StageArgs, step: int) -> None:
-    tmp = path.with_suffix(".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(tmp), metadata={"config": json.dumps(asdict(a)), "step": str(step)})
+    _write_checkpoint(state, path, {"config": json.dumps(asdict(a)), "step": str(step)}, {**asdict(a), "step": step})
+
+
+def _write_checkpoint(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str], info: dict) -> None:
+    """``path`` (safetensors, replaced atomically) and its readable ``.json`` beside it."""
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata=metadata)
     os.replace(tmp, path)
-    (path.with_suffix(".json")).write_text(json.dumps({**asdict(a), "step": step}, indent=1) + "\n")
+    path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
 
 
 def average_checkpoints(stage: str, sources: list[str], out: str) -> Path:
@@ -307,6 +312,5 @@ def average_checkpoints(stage: str, sources: list[str], out: str) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     path = run / f"{stage}.safetensors"
     info = {"stage": stage, "average_of": sources}
-    save_file(avg, str(path), metadata={"config": json.dumps(info)})
-    (path.with_suffix(".json")).write_text(json.dumps(info, indent=1) + "\n")
+    _write_checkpoint(avg, path, {"config": json.dumps(info)}, info)
     return path
