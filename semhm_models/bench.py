@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="write the report here too")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.repeats < 1 or a.warmup < 0:
+        p.error("--repeats must be at least 1 and --warmup at least 0")
     if a.one:
         w, h = (int(v) for v in a.one.split("x"))
         print(json.dumps(run_one(w, h, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0])))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from semhm_models.cli import main
 
 
@@ -43,3 +45,9 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
         assert set(r["stages_median_ms"]) == {"decode", "pre", "mpn", "qun", "mrn", "post"}
         assert r["end_to_end_incl_decode"]["median_ms"] >= r["end_to_end_excl_decode"]["median_ms"] > 0
         assert r["peak_rss_mb"] > 0 and r["repeats"] == 2 and r["throughput_images_per_s"] > 0
+
+
+def test_bench_refuses_zero_repeats(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--repeats", "0"])
+    assert e.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err

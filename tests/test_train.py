@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
+from safetensors.torch import load_file
 
 from tests.conftest import ROOT, need_shared
 from tests.hubserver import Hub
@@ -68,7 +69,8 @@ def test_tiny_end_to_end(dataset, tmp_path, capsys):
     assert train_main(["build-fine", "--config", cfg, "--cache", cache]) == 0  # resumable: nothing to redo
     assert train_main(["build-val", "--config", cfg, "--cache", cache, "--out", str(tmp_path / "val")]) == 0
     assert len(list((tmp_path / "val" / "images").iterdir())) == 4
-    common = ["--config", cfg, "--cache", cache, "--run", run, "--batch", "4", "--log-every", "1", "--save-every", "1", "--threads", "2"]
+    opts = ["--config", cfg, "--cache", cache, "--batch", "4", "--log-every", "1", "--save-every", "1", "--threads", "2"]
+    common = [*opts, "--run", run]
     assert train_main(["train", "--stage", "mpn", "--steps", "2", *common]) == 0
     assert train_main(["train", "--stage", "mpn", "--steps", "3", *common]) == 0
     assert "resumed mpn at step 2" in capsys.readouterr().out
@@ -78,6 +80,12 @@ def test_tiny_end_to_end(dataset, tmp_path, capsys):
     assert [r["step"] for r in log] == [1, 2, 3] and all(np.isfinite(r["loss"]) for r in log)
     meta = json.loads(open(os.path.join(run, "mrn.json")).read())
     assert meta["step"] == 2 and meta["stage"] == "mrn"
+    joint = [*opts, "--run", str(tmp_path / "joint"), "--stage", "joint", "--steps", "2", "--mpn-from", run]
+    assert train_main(["train", *joint]) == 1  # a fine-tune: needs trained MRN weights
+    assert train_main(["train", *joint, "--init-from", os.path.join(run, "mrn.safetensors")]) == 0
+    before, after = (load_file(os.path.join(d, "mpn.safetensors")) for d in (run, tmp_path / "joint"))
+    assert not torch.equal(before["head.weight"], after["head.weight"])  # the chain's loss reached MPN
+    assert (tmp_path / "joint" / "mrn.safetensors").exists()
     assert train_main(["average", "--stage", "mpn", "--out", str(tmp_path / "soup"), run, run]) == 0
     assert json.loads((tmp_path / "soup" / "mpn.json").read_text())["average_of"] == [run, run]
 

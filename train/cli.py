@@ -20,10 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train", help="train one stage (mpn, qun, mrn); resumes where it stopped")
     from semhm_models.weights import QUN_MASKS
     from train.export import DEFAULT_TTA, MPN_TTA
-    from train.stages import StageArgs
+    from train.stages import STAGES, StageArgs
 
     defaults = StageArgs(stage="mpn", run="", config=DEFAULT_CONFIG)
-    t.add_argument("--stage", required=True, choices=["mpn", "qun", "mrn"])
+    t.add_argument("--stage", required=True, choices=list(STAGES))
     t.add_argument("--run", required=True, help="folder for checkpoints and logs")
     t.add_argument("--config", default=DEFAULT_CONFIG)
     for name in ("cache", "coarse", "qun", "mpn_from", "qun_from", "pretrained", "init_from", "mrn_masks", "mpn_tta"):

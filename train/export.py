@@ -18,7 +18,7 @@ from semhm_models.contracts import MPN_SIZE
 from semhm_models.nets import MPN, MRN, QUN
 
 OPSET = 17
-PRECISIONS = ("fp32", "fp16")
+FILE_PRECISIONS = ("fp32", "fp16")
 # MPN test-time augmentation: the passes averaged in the graph, each (scale of the 192x160 input, mirrored).
 # flip-scale adds the mirror image at 1.5x (288x240): 2.1x flip's MPN arithmetic; measured in docs/results.md.
 MPN_TTA = {
@@ -130,16 +130,16 @@ def export(
     mpn_from: str | None = None,
     qun_from: str | None = None,
     info: dict | None = None,
-    precisions: tuple[str, ...] = PRECISIONS,
+    precisions: tuple[str, ...] = FILE_PRECISIONS,
     tta: str = DEFAULT_TTA,
     qun_masks: str = "all",
 ) -> dict:
     """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` in each of ``precisions`` (fp32 always), MPN with
     test-time augmentation ``tta``, and write its manifest. ``qun_masks``: which masks the runtime sends
     through QUN, "all" (the paper) or "coarse" (users' masks only; MPN's go straight to MRN)."""
-    bad = [p for p in precisions if p not in PRECISIONS]
+    bad = [p for p in precisions if p not in FILE_PRECISIONS]
     if bad:
-        raise ValueError(f"precision {bad[0]!r}: choose from {', '.join(PRECISIONS)}")
+        raise ValueError(f"precision {bad[0]!r}: choose from {', '.join(FILE_PRECISIONS)}")
     if qun_masks not in weights.QUN_MASKS:
         raise ValueError(f"qun masks {qun_masks!r}: choose {' or '.join(weights.QUN_MASKS)}")
     out = Path(out)

@@ -27,7 +27,7 @@ from train.export import DEFAULT_TTA, MPNGraph
 
 @dataclass
 class StageArgs:
-    stage: str  # mpn | qun | mrn
+    stage: str  # mpn | qun | mrn | joint (MPN and MRN fine-tuned together, after the paper's stages)
     run: str  # folder for checkpoints and logs
     config: str
     cache: str = "data/cache"
@@ -43,10 +43,14 @@ class StageArgs:
     log_every: int = 25
     save_every: int = 100
     pretrained: str = "imagenet"  # mpn encoder: imagenet | none
-    init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained)
+    init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained);
+    # joint: the MRN checkpoint, MPN comes from mpn_from
     mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
     mpn_tta: str = DEFAULT_TTA  # mrn: MPN's masks as exported, see train.export.MPN_TTA
     limit: int = 0  # use only the first N persons of each split (tests)
+
+
+STAGES = ("mpn", "qun", "mrn", "joint")
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -166,9 +170,30 @@ def _load(net: torch.nn.Module, folder: str, name: str) -> torch.nn.Module:
     return net.eval().requires_grad_(False)
 
 
+class Joint(torch.nn.Module):
+    """MPN (as exported, with its test-time passes) and MRN as one net, for the end-to-end fine-tune: the
+    final alpha's loss reaches MPN, so MPN learns the masks that MRN refines best. MPN keeps its
+    BatchNorm statistics (MRN's batches are small crops)."""
+
+    def __init__(self, mpn: MPN, mrn: MRN, tta: str) -> None:
+        super().__init__()
+        self.graph, self.mrn = MPNGraph(mpn, tta), mrn
+
+    @property
+    def mpn(self) -> MPN:
+        return self.graph.mpn
+
+    def train(self, mode: bool = True) -> Joint:
+        super().train(mode)
+        self.mpn.eval()
+        return self
+
+
 def train_stage(a: StageArgs) -> Path:
-    if a.stage not in ("mpn", "qun", "mrn"):
-        raise ValueError(f"unknown stage '{a.stage}' (mpn, qun or mrn)")
+    if a.stage not in STAGES:
+        raise ValueError(f"unknown stage '{a.stage}' ({', '.join(STAGES)})")
+    if a.stage == "joint" and not a.init_from:
+        raise ValueError("stage joint fine-tunes trained weights: give --init-from MRN checkpoint and --mpn-from")
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -176,7 +201,7 @@ def train_stage(a: StageArgs) -> Path:
     cfg = data.load_config(a.config)
     run = Path(a.run)
     run.mkdir(parents=True, exist_ok=True)
-    batches = Batches(cfg, a, dev, need_coarse=a.stage == "mpn" and a.coarse == "use")
+    batches = Batches(cfg, a, dev, need_coarse=a.stage in ("mpn", "joint") and a.coarse == "use")
     g = torch.Generator().manual_seed(a.seed)
 
     if a.stage == "mpn":
@@ -185,11 +210,15 @@ def train_stage(a: StageArgs) -> Path:
             load_lite0_encoder(net.encoder)
     elif a.stage == "qun":
         net = QUN()
+    elif a.stage == "joint":
+        mrn = MRN()
+        mrn.load_state_dict(load_file(a.init_from))
+        net = Joint(_load(MPN(), a.mpn_from or a.run, "mpn"), mrn, a.mpn_tta).requires_grad_(True)
     else:
         net = MRN()
         mpn = MPNGraph(_load(MPN(), a.mpn_from or a.run, "mpn"), a.mpn_tta).to(dev)
         qun = _load(QUN(), a.qun_from or a.run, "qun").to(dev) if a.qun == "use" else None
-    if a.init_from:
+    if a.init_from and a.stage != "joint":
         net.load_state_dict(load_file(a.init_from))
     net.to(dev).train()
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
@@ -228,7 +257,7 @@ def train_stage(a: StageArgs) -> Path:
             img, alpha = batches.flip_crop([img, alpha], 0.45, MPN_SIZE)
             x_ = degrade(alpha.cpu(), g).to(dev)
             loss = qun_loss(net(img, alpha), net(img, x_), alpha, x_)
-        else:
+        elif a.stage == "mrn":
             img, alpha, fg = batches.fine_batch(a.batch)
             img, alpha, fg = batches.flip_crop([img, alpha, fg], 0.6, None)
             with torch.no_grad():
@@ -241,6 +270,18 @@ def train_stage(a: StageArgs) -> Path:
                     mask = qun(lr_img, mask)
             fgr, pa = net(img, mask)
             loss = mrn_loss(fgr, pa, fg, alpha)
+        else:  # joint: Eq. 6 on the chain's output plus Eq. 2 on MPN's masks (fine) and predictions (coarse)
+            img, alpha, fg = batches.fine_batch(a.batch)
+            img, alpha, fg = batches.flip_crop([img, alpha, fg], 0.6, None)
+            masks = net.graph(resize_lr(img, MPN_SIZE))[0]
+            fgr, pa = net.mrn(img, masks[:, :1])
+            preds, targets = [masks], [resize_lr(alpha, MPN_SIZE)]
+            if n_coarse:
+                ci, cm = batches.coarse_batch(n_coarse)
+                ci, cm = batches.flip_crop([ci, cm], 0.45, MPN_SIZE)
+                preds.append(net.mpn(ci))
+                targets.append(cm)
+            loss = mrn_loss(fgr, pa, fg, alpha) + mpn_loss(torch.cat(preds), torch.cat(targets))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -261,6 +302,9 @@ def train_stage(a: StageArgs) -> Path:
             losses = []
         if step % a.save_every == 0 or step == a.steps:
             _save(net, ckpt, a, step)
+            if a.stage == "joint":  # the stages' own files, for evaluate and export
+                _save(net.mpn, run / "mpn.safetensors", a, step)
+                _save(net.mrn, run / "mrn.safetensors", a, step)
             tmp = resume.with_suffix(".tmp")
             torch.save(
                 {
