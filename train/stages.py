@@ -241,7 +241,9 @@ def train_stage(a: StageArgs) -> Path:
     n_coarse = 0
     if batches.coarse is not None:
         nf, nc = len(batches.fine["alpha"]), len(batches.coarse["mask"])
-        n_coarse = round(a.batch * nc / (nf + nc))
+        # MPN sees fine and coarse persons in their proportion; joint adds coarse photos to its `batch`
+        # composites (without them MPN drifts towards composites and gets worse on real photos)
+        n_coarse = round(a.batch * nc / (nf + nc)) if a.stage == "mpn" else round(a.batch * nc / nf)
 
     while step < a.steps:
         if a.stage == "mpn":
