@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--config", default=DEFAULT_CONFIG)
     b.add_argument("--cache", default="data/cache")
     b.add_argument("--limit", type=int, default=None, help="only the first N persons of each split")
-    t = sub.add_parser("train", help="train one stage (mpn, qun, mrn); resumes where it stopped")
+    t = sub.add_parser("train", help="train one stage (mpn, qun, mrn) or fine-tune MPN and MRN together (joint); resumes where it stopped")
     from semhm_models.weights import QUN_MASKS
     from train.export import DEFAULT_TTA, MPN_TTA
     from train.stages import STAGES, StageArgs

@@ -1,4 +1,5 @@
-"""The three training stages with the paper's losses (Eq. 2, 3-5, 6), checkpoints and resume.
+"""The three training stages with the paper's losses (Eq. 2, 3-5, 6), checkpoints and resume, and the
+joint fine-tune of MPN and MRN that follows them (ours, docs/training.md).
 
 Batches are made on the fly from the cached uint8 arrays: fine persons composited over random training
 backgrounds, coarse persons as the real photos with their coarse masks. Augmentation: random horizontal
@@ -46,7 +47,7 @@ class StageArgs:
     init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained);
     # joint: the MRN checkpoint, MPN comes from mpn_from
     mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
-    mpn_tta: str = DEFAULT_TTA  # mrn: MPN's masks as exported, see train.export.MPN_TTA
+    mpn_tta: str = DEFAULT_TTA  # mrn, joint: MPN's masks as exported, see train.export.MPN_TTA
     limit: int = 0  # use only the first N persons of each split (tests)
 
 
