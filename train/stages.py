@@ -212,15 +212,13 @@ def train_stage(a: StageArgs) -> Path:
     elif a.stage == "qun":
         net = QUN()
     elif a.stage == "joint":
-        mrn = MRN()
-        mrn.load_state_dict(load_file(a.init_from))
-        net = Joint(_load(MPN(), a.mpn_from or a.run, "mpn"), mrn, a.mpn_tta).requires_grad_(True)
+        net = Joint(_load(MPN(), a.mpn_from or a.run, "mpn"), MRN(), a.mpn_tta).requires_grad_(True)
     else:
         net = MRN()
         mpn = MPNGraph(_load(MPN(), a.mpn_from or a.run, "mpn"), a.mpn_tta).to(dev)
         qun = _load(QUN(), a.qun_from or a.run, "qun").to(dev) if a.qun == "use" else None
-    if a.init_from and a.stage != "joint":
-        net.load_state_dict(load_file(a.init_from))
+    if a.init_from:  # joint: its MRN (its MPN comes from mpn_from)
+        (net.mrn if a.stage == "joint" else net).load_state_dict(load_file(a.init_from))
     net.to(dev).train()
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.05)
