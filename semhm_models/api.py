@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from semhm_models import processing as pp
+from semhm_models.chain import run_chain
 from semhm_models.contracts import STAGES
 from semhm_models.errors import ImageError
 from semhm_models.images import DEFAULT_MAX_PIXELS, ImageLike, load_mask, load_rgb
@@ -114,8 +115,7 @@ class Matter:
         image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
         coarse = None if mask is None else pp.mask_lowres(mask)
         t["pre"] = time.perf_counter() - t0
-        unify = mask is not None or self.qun_masks == "all"
-        fgr, alpha = (self._chain_bound if self.binding else self._chain)(lr, image, coarse, unify, self._mrn_for(image), t)
+        fgr, alpha = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t)
         t0 = time.perf_counter()
         a, f = pp.finish(alpha, fgr, (h, w))
         t["post"] = time.perf_counter() - t0
@@ -130,43 +130,63 @@ class Matter:
             self.sessions["mrn_large"] = create_session(str(self.weights.path("mrn", self.precision)), *self._provider_threads, arena="off")
         return "mrn_large"
 
-    def _chain(self, lr, image, coarse, unify, mrn, t):
-        s, t0 = self.sessions, time.perf_counter()
-        if coarse is None:
-            coarse = s["mpn"].run(["fg"], {"image_lr": lr})[0]
-            t["mpn"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        unified = s["qun"].run(["unified"], {"image_lr": lr, "mask": coarse})[0] if unify else coarse
-        t2 = time.perf_counter()
-        fgr, alpha = s[mrn].run(["fgr", "alpha"], {"image": image, "mask": unified})
-        t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
+    def _runner(self, mrn: str):
+        return (BoundOrtRunner if self.binding else OrtRunner)(self.sessions, mrn, self.device)
+
+
+class OrtRunner:
+    """The chain's runner on plain onnxruntime sessions: numpy in, numpy out."""
+
+    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cpu") -> None:
+        self.sessions, self.mrn_name = sessions, mrn
+
+    def mpn(self, image_lr):
+        return self.sessions["mpn"].run(["fg"], {"image_lr": image_lr})[0]
+
+    def qun(self, image_lr, mask):
+        return self.sessions["qun"].run(["unified"], {"image_lr": image_lr, "mask": mask})[0]
+
+    def mrn(self, image, mask):
+        fgr, alpha = self.sessions[self.mrn_name].run(["fgr", "alpha"], {"image": image, "mask": mask})
         return fgr, alpha
+
+
+class BoundOrtRunner:
+    """The chain's runner with I/O binding: numpy inputs go up to the device once, masks stay there, and
+    only MRN's outputs come back to the host as numpy."""
+
+    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cuda") -> None:
+        from semhm_models.runtime import import_ort
+
+        self.sessions, self.mrn_name, self.device = sessions, mrn, device
+        self._to_device = import_ort().OrtValue.ortvalue_from_numpy
+        self._uploaded: dict[int, object] = {}
+
+    def _value(self, x):
+        """numpy -> OrtValue on the device (each array once: MPN and QUN share the low-resolution image)."""
+        if isinstance(x, np.ndarray):
+            if id(x) not in self._uploaded:
+                self._uploaded[id(x)] = (x, self._to_device(x, self.device, 0))
+            return self._uploaded[id(x)][1]
+        return x
 
     def _bound(self, stage: str, inputs: dict, outputs: dict[str, str]) -> list:
         """Run one stage with I/O binding: OrtValue inputs, outputs left on their given device."""
         io = self.sessions[stage].io_binding()
         for name, value in inputs.items():
-            io.bind_ortvalue_input(name, value)
+            io.bind_ortvalue_input(name, self._value(value))
         for name, device in outputs.items():
             io.bind_output(name, device)
         self.sessions[stage].run_with_iobinding(io)
         return io.get_outputs()
 
-    def _chain_bound(self, lr, image, coarse, unify, mrn, t):
-        from semhm_models.runtime import import_ort
+    def mpn(self, image_lr):
+        return self._bound("mpn", {"image_lr": image_lr}, {"masks": self.device, "fg": self.device})[1]
 
-        to_device = import_ort().OrtValue.ortvalue_from_numpy
-        dev, t0 = self.device, time.perf_counter()
-        lr_v = to_device(lr, dev, 0)
-        if coarse is None:
-            mask_v = self._bound("mpn", {"image_lr": lr_v}, {"masks": dev, "fg": dev})[1]
-            t["mpn"] = time.perf_counter() - t0
-        else:
-            mask_v = to_device(coarse, dev, 0)
-        t1 = time.perf_counter()
-        unified_v = self._bound("qun", {"image_lr": lr_v, "mask": mask_v}, {"unified": dev})[0] if unify else mask_v
-        t2 = time.perf_counter()
+    def qun(self, image_lr, mask):
+        return self._bound("qun", {"image_lr": image_lr, "mask": mask}, {"unified": self.device})[0]
+
+    def mrn(self, image, mask):
         # MRN's outputs come back to the host: the only download
-        out = self._bound(mrn, {"image": to_device(image, dev, 0), "mask": unified_v}, {"fgr": "cpu", "alpha": "cpu"})
-        t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
+        out = self._bound(self.mrn_name, {"image": image, "mask": mask}, {"fgr": "cpu", "alpha": "cpu"})
         return out[0].numpy(), out[1].numpy()

@@ -1,0 +1,65 @@
+"""The chain, written once: MPN -> QUN -> MRN over a ``Runner``.
+
+A runner runs the three exported graphs on one backend and keeps its own tensor type (numpy arrays for
+plain onnxruntime, OrtValues on the device for I/O binding, torch tensors for checkpoints in training);
+the chain only orders the stages, applies the QUN policy and records the time of each stage. Tensor
+names, shapes and ranges: :mod:`semhm_models.contracts`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+QUN_MASKS = ("all", "coarse", "none")
+"""Which masks QUN unifies: ``all`` (MPN's and users' masks, the paper), ``coarse`` (users' masks only;
+MPN's go straight to MRN), ``none`` (never: the paper's 'without QUN' ablation)."""
+QUN_ALIASES = {"use": "all"}  # the old `evaluate --qun use|none` spelling, kept for one release
+
+
+def qun_policy(value: str) -> str:
+    """``value`` as one of ``QUN_MASKS`` (old spellings accepted); ValueError for anything else."""
+    v = QUN_ALIASES.get(value, value)
+    if v not in QUN_MASKS:
+        raise ValueError(f"qun masks {value!r}: choose {', '.join(QUN_MASKS)}")
+    return v
+
+
+class Runner(Protocol):
+    """One backend for the three graphs. Inputs and outputs are the backend's own tensor type."""
+
+    def mpn(self, image_lr: Any) -> Any:
+        """image_lr (N, 3, h, w) -> foreground mask (N, 1, h, w)."""
+
+    def qun(self, image_lr: Any, mask: Any) -> Any:
+        """image_lr, mask (N, 1, h, w) -> unified mask (N, 1, h, w)."""
+
+    def mrn(self, image: Any, mask: Any) -> tuple[Any, Any]:
+        """image (N, 3, H, W), mask -> (foreground colours (N, 3, H, W), alpha (N, 1, H, W))."""
+
+
+def run_chain(
+    runner: Runner,
+    image_lr: Any,
+    image: Any,
+    coarse: Any | None = None,
+    qun_masks: str = "all",
+    timings: dict[str, float] | None = None,
+) -> tuple[Any, Any]:
+    """Matte one batch: MPN's mask (or the user's ``coarse`` mask, MPN skipped), through QUN where
+    ``qun_masks`` says so, then MRN. Returns (foreground colours, alpha) in the runner's tensor type;
+    ``timings`` gets the seconds spent in each stage run ("mpn" only when it ran, "qun", "mrn")."""
+    t = timings if timings is not None else {}
+    t0 = time.perf_counter()
+    if coarse is None:
+        mask = runner.mpn(image_lr)
+        t["mpn"] = time.perf_counter() - t0
+    else:
+        mask = coarse
+    t1 = time.perf_counter()
+    if qun_masks == "all" or (qun_masks == "coarse" and coarse is not None):
+        mask = runner.qun(image_lr, mask)
+    t2 = time.perf_counter()
+    fgr, alpha = runner.mrn(image, mask)
+    t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
+    return fgr, alpha
