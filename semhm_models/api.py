@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -11,11 +11,11 @@ from semhm_models import processing as pp
 from semhm_models.chain import run_chain
 from semhm_models.contracts import STAGES
 from semhm_models.errors import ImageError
-from semhm_models.images import DEFAULT_MAX_PIXELS, ImageLike, load_mask, load_rgb
-from semhm_models.runtime import PRECISIONS, create_session, provider_list
+from semhm_models.images import ImageLike, load_mask, load_rgb
+from semhm_models.options import RuntimeOptions
+from semhm_models.runtime import create_session, provider_list
 from semhm_models.weights import Weights, resolve
 
-DEFAULT_MAX_SIDE = 4096  # MRN runs at full resolution up to this longer side (4K UHD included)
 LARGE_PIXELS = 4_000_000  # above this, MRN runs in a session without a memory arena (bounded peak memory)
 
 
@@ -46,20 +46,20 @@ class Matter:
     ``precision``: "auto" (fp16 files on a GPU provider where the weights have them, fp32 otherwise),
     "fp32" or "fp16". The fp16 files keep the float32 contract (casts inside), so nothing else changes."""
 
-    def __init__(
-        self,
-        weights: Weights,
-        provider: str = "auto",
-        threads: int | None = None,
-        max_side: int | None = DEFAULT_MAX_SIDE,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        binding: str = "auto",
-        precision: str = "auto",
-    ) -> None:
-        if binding not in ("auto", "on", "off"):
-            raise ValueError(f"binding '{binding}': choose auto, on or off")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision '{precision}': choose {', '.join(PRECISIONS)}")
+    def __init__(self, weights: Weights, options: RuntimeOptions | None = None, **settings) -> None:
+        """``options`` (default ``RuntimeOptions()``), with any of its fields overridden by keyword, e.g.
+        ``Matter(w, provider="cpu", threads=2)``. Raises ValueError for a setting out of range,
+        RuntimeSetupError when onnxruntime cannot run the weights."""
+        opts = replace(options or RuntimeOptions(), **settings)
+        self.options = opts
+        provider, threads, max_side, max_pixels, binding, precision = (
+            opts.provider,
+            opts.session_threads(),
+            opts.max_side,
+            opts.max_pixels,
+            opts.binding,
+            opts.precision,
+        )
         self.weights = weights
         self.max_side = max_side
         self.max_pixels = max_pixels
@@ -81,18 +81,10 @@ class Matter:
         self.provider = self.sessions["mrn"].get_providers()[0]
 
     @classmethod
-    def from_pretrained(
-        cls,
-        source: str | None = None,
-        provider: str = "auto",
-        threads: int | None = None,
-        max_side: int | None = DEFAULT_MAX_SIDE,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        binding: str = "auto",
-        precision: str = "auto",
-    ) -> Matter:
-        """``source``: None (bundled default), a local folder, or ``hf://org/name@revision``."""
-        return cls(resolve(source), provider, threads, max_side, max_pixels, binding, precision)
+    def from_pretrained(cls, source: str | None = None, options: RuntimeOptions | None = None, **settings) -> Matter:
+        """``source``: None (bundled default), a local folder, or ``hf://org/name@revision``; ``options`` and
+        ``settings`` as for ``Matter``."""
+        return cls(resolve(source), options, **settings)
 
     def __call__(self, image: ImageLike, coarse_mask: ImageLike | None = None) -> Matte:
         """Matte one image of any size and mode. With ``coarse_mask`` (same size, white = person) the

@@ -16,9 +16,9 @@ from PIL import Image
 from semhm_models import __version__
 from semhm_models import processing as pp
 from semhm_models.errors import ImageError, SemhmError
-from semhm_models.images import DEFAULT_MAX_PIXELS, IMAGE_EXTS, load_mask, load_rgb
+from semhm_models.images import IMAGE_EXTS, load_mask, load_rgb
+from semhm_models.options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES
 from semhm_models.progress import progress
-from semhm_models.runtime import PRECISIONS, PROVIDER_CHOICES
 
 FORMATS = ("rgba", "alpha", "fg", "composite")
 
@@ -29,13 +29,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-side",
         type=int,
-        default=4096,
+        default=DEFAULT_MAX_SIDE,
         help="longest side MRN runs at; larger inputs are matted smaller and upsampled (default: 4096)",
     )
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels (decompression bombs)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: all cores)")
     p.add_argument(
-        "--precision", default="auto", choices=PRECISIONS, help="weights: auto (fp16 on a GPU where the weights have it), fp32, fp16"
+        "--precision", default="auto", choices=PRECISION_CHOICES, help="weights: auto (fp16 on a GPU where the weights have it), fp32, fp16"
     )
 
 

@@ -11,10 +11,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from semhm_models.errors import ImageError
+from semhm_models.options import DEFAULT_MAX_PIXELS
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 12k x 8k photo still opens; a decompression bomb does not
 
 
 def _name(src: ImageLike) -> str:

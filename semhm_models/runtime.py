@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from importlib import metadata
 
 from semhm_models.errors import RuntimeSetupError
+from semhm_models.options import PROVIDER_CHOICES, env_threads
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
-PROVIDER_CHOICES = ("auto", *PROVIDERS)
-PRECISIONS = ("auto", "fp32", "fp16")  # weights: auto = fp16 on a GPU provider where the weights have it
 _ORT_DISTS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
 
 
@@ -69,7 +67,7 @@ def session_options(threads: int | None = None, arena: str = "on"):
     if arena == "off":
         so.enable_cpu_mem_arena = False
         so.enable_mem_pattern = False
-    threads = threads or int(os.environ.get("SEMHM_THREADS", "0")) or None
+    threads = threads or env_threads()
     if threads:
         so.intra_op_num_threads = threads
     return so
