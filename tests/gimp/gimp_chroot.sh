@@ -3,8 +3,8 @@
 # a Python venv with semhm's runtime dependencies, where the project checkout is found through a .pth
 # file. Built once and cached by a stamp (about 2 min cold); needs root, debootstrap and unshare.
 #
-#   plugin/test/gimp_chroot.sh build            # build if needed
-#   plugin/test/gimp_chroot.sh run CMD...       # run CMD inside; the checkout is at /mnt/repo
+#   tests/gimp/gimp_chroot.sh build            # build if needed
+#   tests/gimp/gimp_chroot.sh run CMD...       # run CMD inside; the checkout is at /mnt/repo
 #
 #   SEMHM_GIMP_ROOT  chroot folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/semhm-gimp3/root)
 set -euo pipefail

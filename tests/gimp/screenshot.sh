@@ -1,7 +1,7 @@
 #!/bin/bash
 # A screenshot of the plug-in in the real GIMP 3 window (for the README): GIMP's GUI under Xvfb in the
 # test chroot, the photo matted with Remove Background (semhm), then the screen captured with xwd.
-#   plugin/test/screenshot.sh PHOTO OUT.png
+#   tests/gimp/screenshot.sh PHOTO OUT.png
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); REPO=$(cd "$HERE/../.." && pwd)
 CHROOT="$HERE/gimp_chroot.sh"
@@ -13,7 +13,7 @@ cp "$1" "$REPO/.gimp-test/photo.jpg"
   /opt/semhm/bin/python -m semhm_models.cli gimp install >/dev/null
   Xvfb :99 -screen 0 1440x900x24 >/dev/null 2>&1 & sleep 2
   export DISPLAY=:99 SEMHM_IN=/mnt/repo/.gimp-test/photo.jpg SEMHM_OUT=/mnt/repo/.gimp-test
-  gimp-3.0 --no-splash -b "exec(open(\"/mnt/repo/plugin/test/gui_shot.py\").read())" --batch-interpreter=python-fu-eval >/dev/null 2>&1 &
+  gimp-3.0 --no-splash -b "exec(open(\"/mnt/repo/tests/gimp/gui_shot.py\").read())" --batch-interpreter=python-fu-eval >/dev/null 2>&1 &
   for i in $(seq 60); do [ -f /mnt/repo/.gimp-test/gui.json ] && break; sleep 2; done
   sleep 8
   xwd -root -silent -display :99 | xwdtopnm 2>/dev/null | pnmtopng > /mnt/repo/.gimp-test/screen.png

@@ -1,4 +1,4 @@
-# Runs inside the GIMP 3 GUI (under Xvfb, see plugin/test/screenshot.sh): opens a photo, runs
+# Runs inside the GIMP 3 GUI (under Xvfb, see tests/gimp/screenshot.sh): opens a photo, runs
 # Remove Background (semhm) with the foreground on a new layer, shows the image, and records the menu
 # paths GIMP registered. Env: SEMHM_IN, SEMHM_OUT.
 import json
