@@ -155,7 +155,7 @@ def test_persistent_worker_matches_the_runtime(installed, photo, matter):
         alpha, fg = plugin.infer(w, h, "rgba", rgb.tobytes, folder=str(installed))
         times.append(time.perf_counter() - t0)
         pids.append(worker_pid(installed))
-    print(f"plug-in -> worker, {w}x{h}: first call {times[0]:.2f} s (starts the worker, loads and checks the model), second {times[1]:.3f} s")
+    print(f"plug-in -> worker, {w}x{h}: first call {times[0]:.2f} s (starts the worker, loads the model), second {times[1]:.3f} s")
     assert pids[0] is not None and pids[0] == pids[1]  # the same worker served both
     assert times[1] < times[0]
     expected = matter.matte_rgb(rgb)
@@ -311,7 +311,6 @@ def test_in_real_gimp3():
         for case in ("remove", "replace", "keep", "refine", "offset16", "gray"):
             assert rep[case]["ok"], (case, rep[case])
         assert rep["keep_kept"] and rep["keep_layers"] == rep["layers"] + 1
-        assert not rep["bad_choice"]["ok"]
         assert not rep["no_selection"]["ok"] and "needs a selection" in rep["no_selection"]["message"]
         assert any("semhm foreground" in name for name in rep["layers_names"]) and rep["has_alpha"]
         assert rep["timings"]["second"] < rep["timings"]["first"]

@@ -3,6 +3,7 @@
 # test (tests/test_gimp.py) to compare with the runtime. Env: SEMHM_IN (photo), SEMHM_OUT (folder).
 import json
 import os
+import time
 
 import gi
 
@@ -19,7 +20,7 @@ def load():
     return img, img.get_layers()[0]
 
 
-def call(name, img, layer, existing="ask", foreground="none"):
+def call(name, img, layer, existing=None, foreground="none"):
     proc = Gimp.get_pdb().lookup_procedure(name)
     if proc is None:
         raise RuntimeError(name + " is not registered: the plug-in did not load")
@@ -27,16 +28,36 @@ def call(name, img, layer, existing="ask", foreground="none"):
     cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     cfg.set_property("image", img)
     cfg.set_core_object_array("drawables", [layer])
-    cfg.set_property("existing-mask", existing)
+    if existing:  # else the procedure's default
+        cfg.set_property("existing-mask", existing)
     cfg.set_property("foreground", foreground)
+    t0 = time.perf_counter()
     res = proc.run(cfg)
+    seconds = round(time.perf_counter() - t0, 3)
     status = res.index(0)
     err = res.index(1) if res.length() > 1 else None
     return {
         "ok": status == Gimp.PDBStatusType.SUCCESS,
         "status": str(status),
         "message": err.message if hasattr(err, "message") else str(err or ""),
+        "seconds": seconds,
     }
+
+
+def choices(name):
+    proc = Gimp.get_pdb().lookup_procedure(name)
+    out = {}
+    for arg in ("existing-mask", "foreground"):
+        try:
+            out[arg] = list(Gimp.param_spec_choice_get_choice(proc.find_argument(arg)).list_nicks())
+        except Exception as e:  # noqa: BLE001 - reported to the host test
+            out[arg] = f"{type(e).__name__}: {e}"
+    return out
+
+
+def mask_bytes(layer):
+    m = layer.get_mask()
+    return bytes(m.get_buffer().get(Gegl.Rectangle.new(0, 0, m.get_width(), m.get_height()), 1.0, "Y u8", Gegl.AbyssPolicy.CLAMP))
 
 
 def save_mask(layer, key):
@@ -50,15 +71,21 @@ def save_mask(layer, key):
 
 proc = Gimp.get_pdb().lookup_procedure("python-fu-semhm-remove-background")
 report["menu"] = [list(proc.get_menu_paths()), proc.get_menu_label()] if proc else None
+report["choices"] = choices("python-fu-semhm-remove-background") if proc else None
 
-img, layer = load()  # 1. remove background, with the foreground colours on a new layer
+img, layer = load()  # 1. remove background, with the foreground colours on a new layer; then keep, then replace
 report["remove"] = call("python-fu-semhm-remove-background", img, layer, foreground="new-layer")
 save_mask(layer, "remove")
-report["layers"] = [lay.get_name() for lay in img.get_layers()]
+report["layers_names"] = [lay.get_name() for lay in img.get_layers()]
+report["layers"] = len(img.get_layers())
 report["has_alpha"] = layer.has_alpha()
-report["again"] = call("python-fu-semhm-remove-background", img, layer)  # an existing mask, not replaced
+before = mask_bytes(layer)
+report["keep"] = call("python-fu-semhm-remove-background", img, layer)  # the default: keep the mask, matte on a copy
+report["keep_kept"] = mask_bytes(layer) == before
+report["keep_layers"] = len(img.get_layers())
 report["replace"] = call("python-fu-semhm-remove-background", img, layer, existing="replace")
-report["undo_group"] = img.undo_is_enabled()
+report["timings"] = {k: report[k]["seconds"] for k in ("remove", "keep", "replace")}
+report["timings"]["first"], report["timings"]["second"] = report["remove"]["seconds"], report["keep"]["seconds"]
 Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(os.path.join(OUT, "remove.png")), None)
 img.delete()
 
