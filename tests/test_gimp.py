@@ -201,6 +201,20 @@ def test_cancel_stops_the_request_and_the_worker(installed, monkeypatch):
     assert worker_pid(installed) != pid  # the next call started a fresh one
 
 
+def test_idle_worker_exits(tmp_path):
+    state = tmp_path / gimp.STATE_NAME
+    proc = subprocess.Popen([sys.executable, "-m", "semhm_models.gimp.worker", "--serve", str(state), "--idle-timeout", "0.5"])
+    try:
+        end = time.monotonic() + 30
+        while not state.exists() and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.02)
+        assert state.exists()  # serving
+        assert proc.wait(timeout=30) == 0  # served nothing, stopped by itself
+    finally:
+        proc.kill()
+    assert not state.exists()
+
+
 @pytest.mark.parametrize("mode", ["slow", "short"])
 def test_misbehaving_worker(tmp_path, monkeypatch, mode):
     dst = gimp.install(str(tmp_path))

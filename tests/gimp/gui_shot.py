@@ -1,8 +1,9 @@
 # Runs inside the GIMP 3 GUI (under Xvfb, see tests/gimp/screenshot.sh): opens a photo, runs
 # Remove Background (semhm) with the foreground on a new layer, shows the image, and records the menu
-# paths GIMP registered. Env: SEMHM_IN, SEMHM_OUT.
+# paths GIMP registered, then opens the procedure's options dialog. Env: SEMHM_IN, SEMHM_OUT.
 import json
 import os
+import time
 
 import gi
 
@@ -26,3 +27,13 @@ Gimp.Display.new(img)
 Gimp.displays_flush()
 with open(os.path.join(os.environ["SEMHM_OUT"], "gui.json"), "w") as f:
     json.dump({"menus": menus, "status": str(res.index(0))}, f, indent=1)
+# then, once the first screenshot is taken, the options dialog as the menu entry opens it (it stays open)
+for _ in range(300):
+    if os.path.exists(os.path.join(os.environ["SEMHM_OUT"], "shot1.done")):
+        break
+    time.sleep(0.2)
+cfg = proc.create_config()
+cfg.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+cfg.set_property("image", img)
+cfg.set_core_object_array("drawables", [layer])
+proc.run(cfg)
