@@ -328,6 +328,9 @@ def test_in_real_gimp3():
         assert not rep["no_selection"]["ok"] and "needs a selection" in rep["no_selection"]["message"]
         assert any("semhm foreground" in name for name in rep["layers_names"]) and rep["has_alpha"]
         assert rep["timings"]["second"] < rep["timings"]["first"]
+        assert len(set(rep["worker_pids"])) == 1  # one worker served every call
+        assert not rep["timeout"]["ok"] and "took more than 0.05 s and was stopped" in rep["timeout"]["message"], rep["timeout"]
+        assert rep["after_timeout"]["ok"] and rep["after_timeout_pid"] != rep["worker_pids"][0]
 
         from semhm_models import Matter
 

@@ -55,6 +55,29 @@ def choices(name):
     return out
 
 
+CONFIG = os.path.expanduser("~/.config/GIMP/3.0/plug-ins/semhm_matte/semhm_matte.json")
+STATE = os.path.join(os.path.dirname(CONFIG), "semhm_worker.json")
+pids = []
+
+
+def worker_pid():
+    with open(STATE) as f:
+        return json.load(f)["pid"]
+
+
+def with_timeout(seconds, fn):
+    """Run ``fn`` with the plug-in's configured timeout set to ``seconds``, then restore it."""
+    with open(CONFIG) as f:
+        saved = f.read()
+    with open(CONFIG, "w") as f:
+        json.dump(dict(json.loads(saved), timeout=seconds), f)
+    try:
+        return fn()
+    finally:
+        with open(CONFIG, "w") as f:
+            f.write(saved)
+
+
 def mask_bytes(layer):
     m = layer.get_mask()
     return bytes(m.get_buffer().get(Gegl.Rectangle.new(0, 0, m.get_width(), m.get_height()), 1.0, "Y u8", Gegl.AbyssPolicy.CLAMP))
@@ -75,16 +98,24 @@ report["choices"] = choices("python-fu-semhm-remove-background") if proc else No
 
 img, layer = load()  # 1. remove background, with the foreground colours on a new layer; then keep, then replace
 report["remove"] = call("python-fu-semhm-remove-background", img, layer, foreground="new-layer")
+pids.append(worker_pid())
 save_mask(layer, "remove")
 report["layers_names"] = [lay.get_name() for lay in img.get_layers()]
 report["layers"] = len(img.get_layers())
 report["has_alpha"] = layer.has_alpha()
 before = mask_bytes(layer)
 report["keep"] = call("python-fu-semhm-remove-background", img, layer)  # the default: keep the mask, matte on a copy
+pids.append(worker_pid())
 report["keep_kept"] = mask_bytes(layer) == before
 report["keep_layers"] = len(img.get_layers())
 report["replace"] = call("python-fu-semhm-remove-background", img, layer, existing="replace")
+pids.append(worker_pid())
+# a timeout far too short: a clean error, the request and its worker stopped, the next call works again
+report["timeout"] = with_timeout(0.05, lambda: call("python-fu-semhm-remove-background", img, layer, existing="replace"))
+report["after_timeout"] = call("python-fu-semhm-remove-background", img, layer, existing="replace")
+report["after_timeout_pid"] = worker_pid()
 report["timings"] = {k: report[k]["seconds"] for k in ("remove", "keep", "replace")}
+report["worker_pids"] = pids
 report["timings"]["first"], report["timings"]["second"] = report["remove"]["seconds"], report["keep"]["seconds"]
 Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(os.path.join(OUT, "remove.png")), None)
 img.delete()
