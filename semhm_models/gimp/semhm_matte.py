@@ -164,33 +164,39 @@ def infer(width, height, fg_format, read_rgb, read_mask=None, folder=HERE, tick=
         "model": cfg.get("model"),
         "provider": cfg.get("provider") or "auto",
     }
-    for restart in (False, True):  # a worker that was stopping as we came: start a fresh one, once
+
+    def ask(restart):
         conn, token = open_worker(folder, cfg, deadline, restart)
-        with conn:
-            try:
-                conn.send_bytes(json.dumps(dict(header, token=token)).encode())
-                first = receive(conn, deadline, timeout, folder, tick)
-            except (PluginError, OSError):
-                if restart or time.monotonic() > deadline:
-                    raise
-                continue
-            reply(first)
-            mask = read_mask() if read_mask is not None else None
-            conn.send_bytes(read_rgb())
-            if mask is not None:
-                conn.send_bytes(mask)
-            del mask
-            reply(receive(conn, deadline, timeout, folder, tick))
-            alpha = receive(conn, deadline, timeout, folder, tick)
-            fg = receive(conn, deadline, timeout, folder, tick)
-        for name, data, channels in (("alpha", alpha, 1), ("foreground", fg, FG_CHANNELS[fg_format])):
-            if len(data) != width * height * channels * 4:
-                raise PluginError(
-                    f"semhm's worker returned {len(data)} bytes of {name} for a {width}x{height} layer, "
-                    f"expected {width * height * channels * 4}: the result is not used"
-                )
-        return alpha, fg
-    raise PluginError("unreachable")  # pragma: no cover
+        try:
+            conn.send_bytes(json.dumps(dict(header, token=token)).encode())
+            return conn, receive(conn, deadline, timeout, folder, tick)
+        except (PluginError, OSError):
+            conn.close()
+            raise
+
+    try:
+        conn, first = ask(restart=False)
+    except (PluginError, OSError):
+        if time.monotonic() > deadline:
+            raise
+        conn, first = ask(restart=True)  # the worker was stopping as we came: start a fresh one, once
+    with conn:
+        reply(first)
+        mask = read_mask() if read_mask is not None else None
+        conn.send_bytes(read_rgb())
+        if mask is not None:
+            conn.send_bytes(mask)
+        del mask
+        reply(receive(conn, deadline, timeout, folder, tick))
+        alpha = receive(conn, deadline, timeout, folder, tick)
+        fg = receive(conn, deadline, timeout, folder, tick)
+    for name, data, channels in (("alpha", alpha, 1), ("foreground", fg, FG_CHANNELS[fg_format])):
+        if len(data) != width * height * channels * 4:
+            raise PluginError(
+                f"semhm's worker returned {len(data)} bytes of {name} for a {width}x{height} layer, "
+                f"expected {width * height * channels * 4}: the result is not used"
+            )
+    return alpha, fg
 
 
 # ---- GIMP: everything below needs GIMP's gi bindings, imported in main() ----
