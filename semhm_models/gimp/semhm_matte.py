@@ -343,7 +343,6 @@ def main():
             p = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
             p.set_image_types("RGB*, GRAY*")
             p.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-            p.add_menu_path("<Image>/Layer/Transparency")
             if name == REMOVE:
                 p.set_menu_label("Remove _Background (semhm)...")
                 p.set_documentation(
@@ -360,6 +359,7 @@ def main():
                     "refined alpha matte as a layer mask. Needs a selection.",
                     name,
                 )
+            p.add_menu_path("<Image>/Layer/Transparency")  # after the label: GIMP ignores a path without one
             p.set_attribution("semhm developers", "semhm developers, Apache-2.0", "2026")
             flags = GObject.ParamFlags.READWRITE
             p.add_choice_argument("existing-mask", "_Existing layer mask", "keep or replace it", choice(EXISTING), "keep", flags)

@@ -12,6 +12,7 @@ rm -rf "$REPO/.gimp-test"; mkdir -p "$REPO/.gimp-test"
 cp "$1" "$REPO/.gimp-test/photo.jpg"
 "$CHROOT" run sh -c '
   shot() { xwd -root -silent -display :99 | xwdtopnm 2>/dev/null | pnmtopng > "/mnt/repo/.gimp-test/$1"; }
+  export HOME=/tmp/home; mkdir -p $HOME  # a GIMP profile of its own (the chroot'"'"'s /tmp is private)
   /opt/semhm/bin/python -m semhm_models.cli gimp install >/dev/null
   Xvfb :99 -screen 0 1440x900x24 >/dev/null 2>&1 & X=$!; sleep 2
   export DISPLAY=:99 SEMHM_IN=/mnt/repo/.gimp-test/photo.jpg SEMHM_OUT=/mnt/repo/.gimp-test
