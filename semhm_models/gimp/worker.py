@@ -6,7 +6,7 @@ access token to STATE.json (mode 0600), keeps the model loaded between requests 
 without one. One request, as multiprocessing.connection messages (no pickle):
 
     plug-in -> {"token", "op": "matte", "width", "height", "mask": bool, "fg_format", "model", "provider"}
-    worker  -> {"ok": true, "loaded": bool} once the size is allowed and the model is ready, or {"ok": false, "error"}
+    worker  -> {"ok": true} once the size is allowed and the model is ready, or {"ok": false, "error"}
     plug-in -> RGB uint8 bytes (H*W*3) [, mask float32 bytes (H*W)]
     worker  -> {"ok": true, "provider", "seconds"}, alpha float32 (H*W), foreground+alpha float32 (H*W*4 or *2)
 
@@ -164,14 +164,13 @@ class Server:
         try:
             w, h = check_request(req.get("width"), req.get("height"), req.get("fg_format"), self.max_pixels)
             key = (req.get("model"), req.get("provider") or "auto")
-            loaded = key != self.key
-            if loaded:
+            if key != self.key:
                 self.matter, self.key = None, None  # free the old model first
                 self.matter, self.key = load(*key, max_pixels=self.max_pixels), key
         except SemhmError as e:
             conn.send_bytes(json.dumps({"ok": False, "error": str(e)}).encode())
             return False
-        conn.send_bytes(json.dumps({"ok": True, "loaded": loaded}).encode())
+        conn.send_bytes(b'{"ok": true}')
         rgb = conn.recv_bytes(w * h * 3 + 1)  # longer messages are refused unread
         mask = conn.recv_bytes(w * h * 4 + 1) if req.get("mask") else None
         done = threading.Event()

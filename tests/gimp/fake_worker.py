@@ -15,7 +15,7 @@ with Listener(("127.0.0.1", 0)) as listener:
         json.dump({"address": list(listener.address), "token": "t", "pid": os.getpid()}, f)
     conn = listener.accept()
     req = json.loads(conn.recv_bytes())
-    conn.send_bytes(b'{"ok": true, "loaded": true}')
+    conn.send_bytes(b'{"ok": true}')
     conn.recv_bytes()
     if mode == "slow":
         time.sleep(30)
