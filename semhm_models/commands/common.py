@@ -98,11 +98,18 @@ def background(spec: str, max_pixels: int, check_only: bool = False):
     return pp.parse_color(spec)
 
 
+def names_a_file(out: str) -> bool:
+    """Whether ``-o out`` names one output file (an image suffix, not an existing folder) or stdout."""
+    from PIL import Image
+
+    return out == STDIO or (Path(out).suffix.lower() in Image.registered_extensions() and not Path(out).is_dir())
+
+
 def file_format(path: Path) -> str:
     """The Pillow format a single output file gets from its suffix; ValueError for any other suffix."""
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(f"{path}: unknown output type {path.suffix or '(no suffix)'}; use one of {', '.join(sorted(FILE_FORMATS))}")
+        raise ValueError(f"{path}: cannot write {path.suffix or 'a file without suffix'}; use one of {', '.join(sorted(FILE_FORMATS))}")
     return fmt
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from semhm_models.commands.common import (
-    FILE_FORMATS,
     STDIO,
     Renderer,
     add_model_args,
@@ -20,6 +19,7 @@ from semhm_models.commands.common import (
     encode,
     file_format,
     fit_format,
+    names_a_file,
     output_format,
     runtime_options,
     write_file,
@@ -175,7 +175,7 @@ def _plan(args, items: list[Item], batch: Batch) -> list[tuple[str, str]]:
     """(input, output) jobs; inputs that would replace an input or another output fail, existing outputs
     are skipped unless --overwrite."""
     out = Path(args.output)
-    single = args.output == STDIO or out.suffix.lower() in FILE_FORMATS and not out.is_dir()
+    single = names_a_file(args.output)
     inputs = {Path(i.path).resolve() for i in items if i.path != STDIO}
     planned: dict[Path, str] = {}
     for item in items:
@@ -208,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.num_gpus_per_worker < 0:
         raise ValueError("--workers must be at least 1 and --num-gpus-per-worker at least 0")
     out = Path(args.output)
-    to_file = args.output != STDIO and out.suffix.lower() in FILE_FORMATS and not out.is_dir()
-    still = "PNG" if args.output == STDIO or not to_file else file_format(out)
+    to_file = args.output != STDIO and names_a_file(args.output)
+    still = file_format(out) if to_file else "PNG"
     folder = None if args.output == STDIO or to_file else out
     if folder is None and (len(args.inputs) > 1 or any(Path(s).is_dir() for s in args.inputs if s != STDIO)):
         raise SemhmError(f"-o {args.output}: one output file for several inputs; give a folder instead")
