@@ -291,3 +291,26 @@ def test_a_closed_pipe_ends_quietly(tiny_weights):
         f"'{semhm_exe()}' doctor --model '{tiny_weights}' | head -1", shell=True, capture_output=True, text=True, timeout=120
     )
     assert r.stdout.startswith("semhm ") and r.stdout.count("\n") == 1 and r.stderr == ""
+
+
+def test_ray_engine_without_ray_names_the_extra(photo, tmp_path, capsys, monkeypatch):
+    without(monkeypatch, "ray")
+    assert run("matte", photo, "-o", tmp_path / "o", "--engine", "ray", "--model", tmp_path / "none") == 1
+    assert capsys.readouterr().err == "error: --engine ray needs Ray: pip install 'semhm[ray]'\n"
+    assert not (tmp_path / "o").exists()
+
+
+def test_produce_and_write_are_apart_and_picklable(matter, photo, tmp_path):
+    """What a Ray worker runs (produce: file in, bytes out) and what the driver runs (write)."""
+    import pickle
+
+    from semhm_models.commands.common import write_file
+    from semhm_models.commands.matte import Producer
+
+    produce = pickle.loads(pickle.dumps(Producer("alpha", None, "PNG", None, 100_000_000)))
+    data = produce(matter, str(photo))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    write_file(data, tmp_path / "sub" / "a.png")
+    assert (tmp_path / "sub" / "a.png").read_bytes() == data and no_temp_files(tmp_path)
+    with Image.open(tmp_path / "sub" / "a.png") as im:
+        assert im.mode == "L" and im.size == (137, 205)
