@@ -37,32 +37,45 @@ class Frames:
     format: str
 
 
-def probe(path: str | Path) -> tuple[str, int]:
-    """(Pillow format name, frame count) from the file's header, without decoding the pixels.
-    Raises ImageError when Pillow cannot identify the file."""
+def open_lazy(src) -> Image.Image:
+    """``Image.open`` (header only, nothing decoded) without Pillow's bomb warning: sizes are checked
+    against ``max_pixels`` before decoding. No process-wide setting is changed. Raises ImageError when
+    Pillow cannot identify the file, Image.DecompressionBombError over Pillow's own hard limit."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # sizes are checked when matted
-            try:
-                with Image.open(path) as im:
-                    return im.format or "", int(getattr(im, "n_frames", 1))
-            finally:
-                Image.MAX_IMAGE_PIXELS = old
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(src)
+    except Image.DecompressionBombError:
+        raise
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: not an image Pillow can read ({e.__class__.__name__})") from None
+        raise ImageError(f"{_name(src)}: not an image Pillow can read ({e.__class__.__name__})") from None
 
 
-def read_frames(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frames:
-    """Every frame of an animated or multi-page image. Raises ImageError naming the file when it
+def probe(src) -> tuple[str, int]:
+    """(Pillow format name, frame count) from the header of a path or file object. Raises ImageError
+    when Pillow cannot identify it. A file over Pillow's hard pixel limit counts as one frame of
+    unknown format: the library refuses it by its size, with its own message."""
+    try:
+        with open_lazy(src) as im:
+            return im.format or "", int(getattr(im, "n_frames", 1))
+    except Image.DecompressionBombError:
+        return "", 1
+
+
+def _name(src) -> str:
+    return str(src) if isinstance(src, (str, Path)) else "<stdin>"
+
+
+def read_frames(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frames:
+    """Every frame of an animated or multi-page image (a path or a file object). Raises ImageError naming the file when it
     cannot be read, holds more than ``max_pixels`` over all frames, or is a kind not in ``ANIMATED``."""
     try:
-        with Image.open(path) as im:
+        with open_lazy(path) as im:
             if im.format not in ANIMATED:
-                raise ImageError(f"{path}: {im.format} with several frames is not supported (GIF, WebP, PNG and TIFF are)")
+                raise ImageError(f"{_name(path)}: {im.format} with several frames is not supported (GIF, WebP, PNG and TIFF are)")
             n = int(getattr(im, "n_frames", 1))
             if im.width * im.height * n > max_pixels:
-                raise ImageError(f"{path}: {n} frames of {im.width}x{im.height} are over the limit of {max_pixels:,} pixels")
+                raise ImageError(f"{_name(path)}: {n} frames of {im.width}x{im.height} are over the limit of {max_pixels:,} pixels")
             loop = int(im.info.get("loop", 0) or 0)
             images, durations = [], []
             for frame in ImageSequence.Iterator(im):
@@ -73,8 +86,8 @@ def read_frames(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame
             return Frames(images, durations, loop, im.format)
     except ImageError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"{path}: cannot read its frames: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise ImageError(f"{_name(path)}: cannot read its frames: {e}") from None
 
 
 def encode_frames(frames: list[Image.Image], durations: list[int | None], loop: int, fmt: str) -> bytes:

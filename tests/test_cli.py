@@ -314,3 +314,22 @@ def test_produce_and_write_are_apart_and_picklable(matter, photo, tmp_path):
     assert (tmp_path / "sub" / "a.png").read_bytes() == data and no_temp_files(tmp_path)
     with Image.open(tmp_path / "sub" / "a.png") as im:
         assert im.mode == "L" and im.size == (137, 205)
+
+
+def test_sigint_in_a_real_batch_exits_130_with_no_temp_files(tiny_weights, photo, tmp_path):
+    import signal
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        shutil.copy(photo, src / f"p{i}.jpg")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "semhm_models.cli", "matte", str(src), "-o", str(out), "--model", str(tiny_weights)]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    for line in p.stderr:
+        if line.startswith("matte 2/8"):
+            p.send_signal(signal.SIGINT)
+            break
+    rest = p.stderr.read()
+    assert p.wait(timeout=60) == 130 and "interrupted" in rest and "Traceback" not in rest
+    assert no_temp_files(out) and len(list(out.iterdir())) < 8

@@ -6,6 +6,7 @@ import argparse
 import glob
 import importlib.util
 import io
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from semhm_models.commands.common import (
     write_file,
 )
 from semhm_models.errors import ImageError, SemhmError
-from semhm_models.frames import ANIMATED, encode_frames, probe, read_frames
+from semhm_models.frames import ANIMATED, encode_frames, open_lazy, probe, read_frames
 
 STDIN_NAME = "<stdin>"
 
@@ -94,7 +95,10 @@ class Producer:
         if input_path == STDIO:
             from PIL import Image
 
-            src = Image.open(src)  # decoded by the library, which checks the size first
+            try:
+                src = open_lazy(src)  # decoded by the library, which checks the size first
+            except Image.DecompressionBombError as e:
+                raise ImageError(f"{STDIN_NAME}: {e}") from None
         return encode(render(matter(src)), self.still_format)
 
 
@@ -207,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
     options = runtime_options(args)
     if args.workers < 1 or args.num_gpus_per_worker < 0:
         raise ValueError("--workers must be at least 1 and --num-gpus-per-worker at least 0")
+    if args.output == STDIO and sys.stdout.isatty():
+        raise SemhmError("-o -: stdout is a terminal; redirect it to a file or a pipe")
     out = Path(args.output)
     to_file = args.output != STDIO and names_a_file(args.output)
     still = file_format(out) if to_file else "PNG"
@@ -240,8 +246,10 @@ def run(args: argparse.Namespace) -> int:
             except BrokenPipeError:
                 raise  # stdout's reader went away: end quietly (cli.main)
             except (SemhmError, OSError, ValueError) as e:
-                name = STDIN_NAME if inp == STDIO else inp
-                batch.fail(str(e) if name in str(e) else f"{name}: {e}")
+                name, msg = (
+                    (STDIN_NAME, re.sub(r"^<\w+>: ", "", str(e))) if inp == STDIO else (inp, str(e))
+                )  # the library names a PIL image <PngImageFile>
+                batch.fail(msg if name in msg else f"{name}: {msg}")
     print(batch.summary(where, provider), file=sys.stderr)
     return 1 if batch.failed else 0
 
