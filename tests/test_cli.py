@@ -72,6 +72,13 @@ def test_matte_batch_formats_and_bad_files(tiny_weights, photo, tmp_path, capsys
     # --bg alone implies a composite: the same file as --format composite --bg
     assert run("matte", src / "a.jpg", "-o", tmp_path / "implied", "--bg", "#00ff00", "--model", tiny_weights) == 0
     assert (tmp_path / "implied" / "a.png").read_bytes() == (tmp_path / "composite" / "a.png").read_bytes()
+    # an image as the background, loaded once for the batch
+    Image.new("RGB", (40, 30), (0, 0, 255)).save(tmp_path / "blue.png")
+    on_image = tmp_path / "on_image"
+    assert run("matte", src / "a.jpg", src / "b.png", "-o", on_image, "--bg", tmp_path / "blue.png", "--model", tiny_weights) == 0
+    green = np.asarray(Image.open(tmp_path / "composite" / "a.png"), np.int16)
+    blue = np.asarray(Image.open(tmp_path / "on_image" / "a.png"), np.int16)
+    assert blue[..., 2].mean() > green[..., 2].mean() and green[..., 1].mean() > blue[..., 1].mean()
 
 
 def test_existing_outputs_skipped_unless_overwrite_and_inputs_never_replaced(tiny_weights, photo, tmp_path, capsys):

@@ -80,22 +80,8 @@ def output_format(args: argparse.Namespace) -> str:
     if args.bg is not None and args.format not in (None, "composite"):
         raise ValueError(f"--bg {args.bg} goes with --format composite, not --format {args.format}")
     fmt = args.format or ("composite" if args.bg is not None else "rgba")
-    if fmt == "composite" or args.bg is not None:
-        background(args.bg or "white", args.max_pixels, check_only=True)  # a bad colour or file fails before any work
+    Renderer(fmt, args.bg)  # a bad colour fails before any work
     return fmt
-
-
-def background(spec: str, max_pixels: int, check_only: bool = False):
-    """An RGB triple from a colour spec, or an RGB uint8 image from a file."""
-    from semhm_models import processing as pp
-
-    if Path(spec).is_file():
-        if check_only:
-            return None
-        from semhm_models.images import load_rgb
-
-        return load_rgb(spec, max_pixels)
-    return pp.parse_color(spec)
 
 
 def names_a_file(out: str) -> bool:
@@ -186,11 +172,14 @@ def check_writable(folder: Path) -> None:
 
 
 class Renderer:
-    """A Matte -> the PIL image of one output ``fmt`` (rgba, alpha, fg, composite over ``bg``)."""
+    """A Matte -> the PIL image of one output ``fmt`` (rgba, alpha, fg, composite over ``bg``: a colour,
+    checked here, ValueError; or an image file, loaded once when first needed)."""
 
     def __init__(self, fmt: str, bg: str | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        from semhm_models import processing as pp
+
         self.fmt, self.bg, self.max_pixels = fmt, bg or "white", max_pixels
-        self._back = None
+        self._back = None if Path(self.bg).is_file() else pp.parse_color(self.bg)
 
     def __call__(self, matte):
         from PIL import Image
@@ -204,5 +193,7 @@ class Renderer:
         if self.fmt == "fg":
             return Image.fromarray(pp.to_uint8(matte.foreground), "RGB")
         if self._back is None:
-            self._back = background(self.bg, self.max_pixels)
+            from semhm_models.images import load_rgb
+
+            self._back = load_rgb(self.bg, self.max_pixels)
         return Image.fromarray(matte.composite(self._back), "RGB")

@@ -76,6 +76,9 @@ class Producer:
     max_pixels: int
     stdin: bytes | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        self.render = Renderer(self.fmt, self.bg, self.max_pixels)
+
     def source(self, input_path: str):
         """The file as the library should see it: the original path, or stdin's bytes."""
         if input_path != STDIO:
@@ -85,11 +88,10 @@ class Producer:
         return io.BytesIO(self.stdin)
 
     def __call__(self, matter, input_path: str) -> bytes:
-        render = Renderer(self.fmt, self.bg, self.max_pixels)
         _, n = probe(self.source(input_path))
         if n > 1:
             fr = read_frames(self.source(input_path), self.max_pixels)
-            out = [render(matter(im)) for im in fr.images]
+            out = [self.render(matter(im)) for im in fr.images]
             return encode_frames(out, fr.durations, fr.loop, self.animated_format or fr.format)
         src = self.source(input_path)
         if input_path == STDIO:
@@ -99,7 +101,7 @@ class Producer:
                 src = open_lazy(src)  # decoded by the library, which checks the size first
             except Image.DecompressionBombError as e:
                 raise ImageError(f"{STDIN_NAME}: {e}") from None
-        return encode(render(matter(src)), self.still_format)
+        return encode(self.render(matter(src)), self.still_format)
 
 
 class Batch:
