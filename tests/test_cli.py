@@ -89,6 +89,10 @@ def test_existing_outputs_skipped_unless_overwrite_and_inputs_never_replaced(tin
     assert run("matte", d / "p.png", "-o", d, "--model", tiny_weights, "--overwrite") == 1
     assert "would replace an input file" in capsys.readouterr().err
     assert (d / "p.png").read_bytes() == before
+    shutil.copy(photo, d / "q.jpg")  # the output folder is the input folder: its images are still inputs
+    assert run("matte", d, "-o", d, "--model", tiny_weights) == 1
+    err = capsys.readouterr().err
+    assert "p.png would replace an input file" in err and counts(err) == (2, 1, 0, 1) and (d / "q.png").exists()
     out = tmp_path / "o"
     out.mkdir()
     (out / "p.png").write_bytes(b"keep me")

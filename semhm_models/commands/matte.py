@@ -145,8 +145,8 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
     output folder) is read."""
     items: list[Item] = []
 
-    def excluded(f: Path) -> bool:
-        return exclude is not None and f.resolve().is_relative_to(exclude)
+    def excluded(f: Path, scanned: Path) -> bool:  # an output folder inside the scanned one (not the same)
+        return exclude is not None and exclude != scanned.resolve() and f.resolve().is_relative_to(exclude)
 
     for spec in inputs:
         p = Path(spec)
@@ -156,7 +156,7 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
             except ImageError:
                 batch.fail(f"{STDIN_NAME}: " + ("empty input" if not stdin else "not an image Pillow can read"))
         elif p.is_dir():
-            found = [f for f in sorted(p.rglob("*") if recursive else p.iterdir()) if f.is_file() and not excluded(f)]
+            found = [f for f in sorted(p.rglob("*") if recursive else p.iterdir()) if f.is_file() and not excluded(f, p)]
             if not found:
                 batch.fail(f"{spec}: folder holds no files" + ("" if recursive else " (use --recursive for sub-folders)"))
             for f in found:
@@ -177,15 +177,14 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
     return items
 
 
-def _plan(args, items: list[Item], batch: Batch) -> list[tuple[str, str]]:
-    """(input, output) jobs; inputs that would replace an input or another output fail, existing outputs
-    are skipped unless --overwrite."""
+def _plan(args, folder: Path | None, items: list[Item], batch: Batch) -> list[tuple[str, str]]:
+    """(input, output) jobs into ``folder``, or into the one file -o names when it is None; inputs that
+    would replace an input or another output fail, existing outputs are skipped unless --overwrite."""
     out = Path(args.output)
-    single = names_a_file(args.output)
     inputs = {Path(i.path).resolve() for i in items if i.path != STDIO}
     planned: dict[Path, str] = {}
     for item in items:
-        if single:
+        if folder is None:
             target = out
             if item.frames > 1 and args.output != STDIO and file_format(out) not in ANIMATED:
                 batch.fail(f"{item.path}: has {item.frames} frames and {out.suffix} holds one; use .gif, .webp, .png or .tif")
@@ -194,7 +193,7 @@ def _plan(args, items: list[Item], batch: Batch) -> list[tuple[str, str]]:
             raise SemhmError("-: stdin goes with -o FILE or -o - (stdout)")
         else:
             suffix = ANIMATED.get(item.format, (".png",))[0] if item.frames > 1 else ".png"
-            target = out / item.rel.with_suffix(suffix)
+            target = folder / item.rel.with_suffix(suffix)
         if args.output == STDIO:
             return [(item.path, STDIO)]
         if target.resolve() in inputs:
@@ -219,18 +218,16 @@ def run(args: argparse.Namespace) -> int:
     to_file = args.output != STDIO and names_a_file(args.output)
     still = file_format(out) if to_file else "PNG"
     folder = None if args.output == STDIO or to_file else out
-    if folder is None and (len(args.inputs) > 1 or any(Path(s).is_dir() for s in args.inputs if s != STDIO)):
-        raise SemhmError(f"-o {args.output}: one output file for several inputs; give a folder instead")
     batch = Batch()
     stdin = sys.stdin.buffer.read() if STDIO in args.inputs else None
     items = expand_inputs(args.inputs, args.recursive, folder.resolve() if folder else None, batch, stdin)
-    if folder is None and len(items) > 1:
-        raise SemhmError(f"-o {args.output}: one output file for several inputs ({args.inputs[0]} matches {len(items)}); give a folder")
-    jobs = _plan(args, items, batch)
+    if folder is None and (len(args.inputs) > 1 or len(items) > 1 or any(Path(s).is_dir() for s in args.inputs if s != STDIO)):
+        raise SemhmError(f"-o {args.output}: one output file for several inputs; give a folder instead")
+    jobs = _plan(args, folder, items, batch)
     fmt, bg = fit_format(fmt, args.bg, still, out) if jobs else (fmt, args.bg)
     if args.output != STDIO and jobs:
         check_writable(folder or out.parent)
-    producer = Producer(fmt, bg, still, None if folder else (file_format(out) if to_file else "PNG"), options.max_pixels, stdin)
+    producer = Producer(fmt, bg, still, None if folder else still, options.max_pixels, stdin)
     where = "stdout" if args.output == STDIO else str(out)
     provider = "no session"
     if jobs and args.engine == "ray":
@@ -248,12 +245,15 @@ def run(args: argparse.Namespace) -> int:
             except BrokenPipeError:
                 raise  # stdout's reader went away: end quietly (cli.main)
             except (SemhmError, OSError, ValueError) as e:
-                name, msg = (
-                    (STDIN_NAME, re.sub(r"^<\w+>: ", "", str(e))) if inp == STDIO else (inp, str(e))
-                )  # the library names a PIL image <PngImageFile>
-                batch.fail(msg if name in msg else f"{name}: {msg}")
+                batch.fail(_message(inp, e))
     print(batch.summary(where, provider), file=sys.stderr)
     return 1 if batch.failed else 0
+
+
+def _message(inp: str, e: Exception) -> str:
+    """An error naming its input once (the library names stdin's PIL image <PngImageFile>: replaced)."""
+    name, msg = (STDIN_NAME, re.sub(r"^<\w+>: ", "", str(e))) if inp == STDIO else (inp, str(e))
+    return msg if name in msg else f"{name}: {msg}"
 
 
 def _run_ray(args, jobs, producer: Producer, options, batch: Batch) -> str:
@@ -284,5 +284,5 @@ def _run_ray(args, jobs, producer: Producer, options, batch: Batch) -> str:
         if error is None:
             batch.written += 1
         else:
-            batch.fail(error if inp in error else f"{inp}: {error}")
+            batch.fail(_message(inp, Exception(error)))
     return f"ray, {args.workers} workers"
