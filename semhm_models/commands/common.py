@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import os
 import sys
@@ -148,7 +149,9 @@ def write_file(data: bytes, out: str | Path) -> None:
                 os.unlink(tmp)
 
 
+@functools.cache
 def _umask() -> int:
+    """The process's umask, read once (reading it means setting it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
