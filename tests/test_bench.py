@@ -3,11 +3,14 @@ by the benchmark itself, see docs/benchmarks.md)."""
 
 from __future__ import annotations
 
+import io
 import json
 
+import numpy as np
 import pytest
 
 from semhm_models.cli import main
+from semhm_models.commands.bench import photo
 
 
 def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
@@ -47,7 +50,19 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
         assert r["peak_rss_mb"] > 0 and r["repeats"] == 2 and r["throughput_images_per_s"] > 0
 
 
-def test_bench_refuses_zero_repeats(capsys):
+def test_bench_refuses_bad_options_in_one_line(capsys):
+    assert main(["bench", "--repeats", "0"]) == 1
+    assert capsys.readouterr().err == "error: --repeats must be at least 1 and --warmup at least 0\n"
+    assert main(["bench", "--threads", "0"]) == 1
+    assert "threads 0: choose 1 to" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
-        main(["bench", "--repeats", "0"])
-    assert e.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
+        main(["bench", "--size", "12by3"])
+    assert e.value.code == 2 and "expected WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_the_bench_photo_is_package_data():
+    from PIL import Image
+
+    with Image.open(io.BytesIO(photo(96, 64))) as im:
+        assert im.format == "JPEG" and im.size == (96, 64)
+        assert np.asarray(im).std() > 20  # a real photo, not a flat stand-in

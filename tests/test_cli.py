@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from semhm_models.cli import main
@@ -17,6 +21,28 @@ def run(*args) -> int:
     return main([str(a) for a in args])
 
 
+def counts(err: str) -> tuple[int, int, int, int]:
+    """(done, written, skipped, failed) from the summary line, which must add up."""
+    m = re.search(r"(\d+) done: (\d+) written to .*, (\d+) skipped, (\d+) failed", err)
+    assert m, err
+    done, written, skipped, failed = map(int, m.groups())
+    assert done == written + skipped + failed
+    return done, written, skipped, failed
+
+
+def no_temp_files(folder) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+
+def test_importing_the_cli_loads_no_heavy_dependency():
+    code = (
+        "import sys, semhm_models.cli as c; c.build_parser(); "
+        "print(sorted(m for m in ('onnxruntime', 'gradio', 'torch', 'scipy', 'semhm_models.demo') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
 def test_matte_batch_formats_and_bad_files(tiny_weights, photo, tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()
@@ -24,23 +50,35 @@ def test_matte_batch_formats_and_bad_files(tiny_weights, photo, tmp_path, capsys
     Image.open(photo).convert("L").save(src / "b.png")
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (src / "empty.png").write_bytes(b"")
-    (src / "notes.txt").write_text("not an image, not listed")
+    (src / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
     code = run("matte", src, "-o", out, "--model", tiny_weights, "--provider", "cpu")
     err = capsys.readouterr().err
-    assert code == 1  # some files failed
-    assert f"{src / 'broken.jpg'}" in err and f"{src / 'empty.png'}: empty file" in err
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]  # the rest still ran
+    assert code == 1  # image files that cannot be read fail; the rest still run
+    assert f"error: {src / 'broken.jpg'}" in err and f"{src / 'empty.png'}: empty file" in err
+    assert f"skipped: {src / 'notes.txt'} (not an image Pillow can open)" in err
+    assert counts(err) == (5, 2, 1, 2)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     with Image.open(out / "a.png") as im:
         assert im.mode == "RGBA" and im.size == (137, 205)
-    for fmt, mode in (("alpha", "L"), ("fg", "RGB"), ("composite", "RGB")):
+    for fmt, mode, extra in (("alpha", "L", []), ("fg", "RGB", []), ("composite", "RGB", ["--bg", "#00ff00"])):
         o = tmp_path / fmt
-        assert run("matte", src / "a.jpg", "-o", o, "--format", fmt, "--model", tiny_weights, "--bg", "#00ff00") == 0
+        assert run("matte", src / "a.jpg", "-o", o, "--format", fmt, "--model", tiny_weights, *extra) == 0
         with Image.open(o / "a.png") as im:
             assert im.mode == mode and im.size == (137, 205)
     rgba = np.asarray(Image.open(out / "a.png"))
     alpha = np.asarray(Image.open(tmp_path / "alpha" / "a.png"))
     assert np.array_equal(rgba[..., 3], alpha)
+    # --bg alone implies a composite: the same file as --format composite --bg
+    assert run("matte", src / "a.jpg", "-o", tmp_path / "implied", "--bg", "#00ff00", "--model", tiny_weights) == 0
+    assert (tmp_path / "implied" / "a.png").read_bytes() == (tmp_path / "composite" / "a.png").read_bytes()
+    # an image as the background, loaded once for the batch
+    Image.new("RGB", (40, 30), (0, 0, 255)).save(tmp_path / "blue.png")
+    on_image = tmp_path / "on_image"
+    assert run("matte", src / "a.jpg", src / "b.png", "-o", on_image, "--bg", tmp_path / "blue.png", "--model", tiny_weights) == 0
+    green = np.asarray(Image.open(tmp_path / "composite" / "a.png"), np.int16)
+    blue = np.asarray(Image.open(tmp_path / "on_image" / "a.png"), np.int16)
+    assert blue[..., 2].mean() > green[..., 2].mean() and green[..., 1].mean() > blue[..., 1].mean()
 
 
 def test_existing_outputs_skipped_unless_overwrite_and_inputs_never_replaced(tiny_weights, photo, tmp_path, capsys):
@@ -51,11 +89,16 @@ def test_existing_outputs_skipped_unless_overwrite_and_inputs_never_replaced(tin
     assert run("matte", d / "p.png", "-o", d, "--model", tiny_weights, "--overwrite") == 1
     assert "would replace an input file" in capsys.readouterr().err
     assert (d / "p.png").read_bytes() == before
+    shutil.copy(photo, d / "q.jpg")  # the output folder is the input folder: its images are still inputs
+    assert run("matte", d, "-o", d, "--model", tiny_weights) == 1
+    err = capsys.readouterr().err
+    assert "p.png would replace an input file" in err and counts(err) == (2, 1, 0, 1) and (d / "q.png").exists()
     out = tmp_path / "o"
     out.mkdir()
     (out / "p.png").write_bytes(b"keep me")
     assert run("matte", d / "p.png", "-o", out, "--model", tiny_weights) == 0
-    assert "skipped" in capsys.readouterr().err and (out / "p.png").read_bytes() == b"keep me"
+    err = capsys.readouterr().err
+    assert "skipped" in err and counts(err) == (1, 0, 1, 0) and (out / "p.png").read_bytes() == b"keep me"
     assert run("matte", d / "p.png", "-o", out, "--model", tiny_weights, "--overwrite") == 0
     assert (out / "p.png").read_bytes() != b"keep me"
 
@@ -78,9 +121,35 @@ def test_globs_recursion_and_name_clashes(tiny_weights, photo, tmp_path, capsys)
     assert run("matte", tmp_path / "missing.jpg", "-o", out2, "--model", tiny_weights) == 1
 
 
-def test_bad_options_fail_before_work(tiny_weights, photo, tmp_path, capsys):
-    assert run("matte", photo, "-o", tmp_path / "o", "--format", "composite", "--bg", "notacolour", "--model", tiny_weights) == 1
-    assert "background colour 'notacolour'" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["--format", "composite", "--bg", "notacolour"], {}, "background colour 'notacolour'"),
+        (["--format", "alpha", "--bg", "red"], {}, "--bg red goes with --format composite, not --format alpha"),
+        (["--max-side", "16"], {}, "max_side 16: must be at least 32"),
+        (["--max-side", "0"], {}, "max_side 0: must be at least 32"),
+        (["--threads", "0"], {}, "threads 0: choose 1 to"),
+        (["--threads", "-5"], {}, "threads -5: choose 1 to"),
+        (["--threads", "100000"], {}, "threads 100000: choose 1 to"),
+        ([], {"SEMHM_THREADS": "abc"}, "SEMHM_THREADS='abc': expected a whole number"),
+    ],
+)
+def test_bad_options_are_one_line_before_any_model_loads(args, env, message, photo, tmp_path, capsys, monkeypatch):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    # a missing model folder: had anything loaded, the error would be about the weights
+    assert run("matte", photo, "-o", tmp_path / "o", "--model", tmp_path / "nope", *args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_max_side_none_means_full_size(tiny_weights, photo, tmp_path):
+    assert run("matte", photo, "-o", tmp_path / "o.png", "--max-side", "none", "--model", tiny_weights) == 0
+    assert Image.open(tmp_path / "o.png").size == (137, 205)
+
+
+def test_bad_weights_fail_cleanly(photo, tmp_path, capsys):
     assert run("matte", photo, "-o", tmp_path / "o", "--model", tmp_path / "nope") == 1
     assert "no such weights folder" in capsys.readouterr().err
 
@@ -99,6 +168,80 @@ def test_refine(tiny_weights, photo, tmp_path, capsys):
     Image.fromarray(mask[:100]).save(tmp_path / "short.png")
     assert run("refine", photo, "--mask", tmp_path / "short.png", "-o", tmp_path / "r2.png", "--model", tiny_weights) == 1
     assert "mask is 137x100 but the image is 137x205" in capsys.readouterr().err
+    assert run("refine", photo, "--mask", tmp_path / "mask.png", "-o", tmp_path / "r.webp", "--model", tiny_weights) == 0
+    with Image.open(tmp_path / "r.webp") as im:
+        assert im.format == "WEBP" and im.mode == "RGBA"
+
+
+def read_only_folder(tmp_path):
+    """A folder nobody may write in: chmod for a user; root writes anywhere, but not into /sys."""
+    if os.geteuid() == 0:
+        return "/sys/semhm-test-out"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    return ro
+
+
+def test_refine_unwritable_outputs_one_line_nothing_left(tiny_weights, photo, tmp_path, capsys, monkeypatch):
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.full((205, 137), 255, np.uint8)).save(mask)
+    (tmp_path / "file.txt").write_text("a file")
+    (tmp_path / "folder.png").mkdir()
+    cases = [
+        (f"{read_only_folder(tmp_path)}/r.png", "not writable"),
+        (tmp_path / "folder.png", "is a folder; give a file name"),
+        (tmp_path / "file.txt" / "r.png", "is a file"),
+    ]
+    for out, message in cases:
+        assert run("refine", photo, "--mask", mask, "-o", out, "--model", tiny_weights) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    assert run("refine", photo, "--mask", mask, "-o", tmp_path / "full.png", "--model", tiny_weights) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {tmp_path / 'full.png'}: cannot write: No space left on device"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "folder.png", "mask.png", "photo.jpg"]
+
+
+def test_a_link_at_the_old_temp_name_is_not_followed(tiny_weights, photo, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(photo, src / "x.jpg")
+    before = (src / "x.jpg").read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".x.png.part").symlink_to(src / "x.jpg")
+    assert run("matte", src / "x.jpg", "-o", out, "--model", tiny_weights) == 0
+    assert (src / "x.jpg").read_bytes() == before
+    assert (out / ".x.png.part").is_symlink() and Image.open(out / "x.png").mode == "RGBA"
+
+
+def test_ctrl_c_exits_130_and_leaves_no_temp_file(tiny_weights, photo, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    assert run("matte", photo, "-o", out, "--model", tiny_weights) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_progress_names_each_file_in_plain_lines_off_a_terminal(tiny_weights, photo, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in ("a", "b"):
+        shutil.copy(photo, src / f"{n}.jpg")
+    assert run("matte", src, "-o", tmp_path / "o", "--model", tiny_weights) == 0
+    err = capsys.readouterr().err
+    assert f"matte 1/2: {src / 'a.jpg'}\nmatte 2/2: {src / 'b.jpg'}\n" in err and "\r" not in err
+    assert counts(err) == (2, 2, 0, 0)
 
 
 def test_eval(tmp_path, capsys):
@@ -116,10 +259,88 @@ def test_eval(tmp_path, capsys):
     assert "missing prediction" in capsys.readouterr().err
 
 
-def test_doctor_and_console_script(tiny_weights):
+def without(monkeypatch, module: str) -> None:
+    """Pretend ``module`` is not installed."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else find_spec(name, *a))
+
+
+def test_eval_without_scipy_names_the_extra(tmp_path, capsys, monkeypatch):
+    without(monkeypatch, "scipy")
+    assert run("eval", "--pred", tmp_path, "--gt", tmp_path) == 1
+    assert capsys.readouterr().err == "error: semhm eval needs scipy: pip install 'semhm[eval]'\n"
+
+
+def test_demo_without_gradio_says_how_to_install_it(capsys, monkeypatch):
+    without(monkeypatch, "gradio")
+    assert run("demo", "--port", "7861") == 1
+    assert capsys.readouterr().err == "error: the web demo needs gradio: pip install 'semhm[demo]'\n"
+    assert "semhm_models.demo.app" not in sys.modules
+
+
+def test_unknown_arguments_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as e:
+        run("doctor", "--nope")
+    assert e.value.code == 2 and "unrecognized arguments: --nope" in capsys.readouterr().err
+
+
+def semhm_exe() -> str:
     exe = shutil.which("semhm", path=os.path.dirname(sys.executable))
     assert exe, "the semhm console script is installed beside this Python"
-    r = subprocess.run([exe, "doctor", "--model", str(tiny_weights)], capture_output=True, text=True, timeout=120)
+    return exe
+
+
+def test_doctor_and_console_script(tiny_weights):
+    r = subprocess.run([semhm_exe(), "doctor", "--model", str(tiny_weights)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     for text in ("onnxruntime packages: onnxruntime==", "provider CPUExecutionProvider: ok", "sha256 ok", "device:"):
         assert text in r.stdout
+
+
+def test_a_closed_pipe_ends_quietly(tiny_weights):
+    r = subprocess.run(
+        f"'{semhm_exe()}' doctor --model '{tiny_weights}' | head -1", shell=True, capture_output=True, text=True, timeout=120
+    )
+    assert r.stdout.startswith("semhm ") and r.stdout.count("\n") == 1 and r.stderr == ""
+
+
+def test_ray_engine_without_ray_names_the_extra(photo, tmp_path, capsys, monkeypatch):
+    without(monkeypatch, "ray")
+    assert run("matte", photo, "-o", tmp_path / "o", "--engine", "ray", "--model", tmp_path / "none") == 1
+    assert capsys.readouterr().err == "error: --engine ray needs Ray: pip install 'semhm[ray]'\n"
+    assert not (tmp_path / "o").exists()
+
+
+def test_produce_and_write_are_apart_and_picklable(matter, photo, tmp_path):
+    """What a Ray worker runs (produce: file in, bytes out) and what the driver runs (write)."""
+    import pickle
+
+    from semhm_models.commands.common import write_file
+    from semhm_models.commands.matte import Producer
+
+    produce = pickle.loads(pickle.dumps(Producer("alpha", None, "PNG", None, 100_000_000)))
+    data = produce(matter, str(photo))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    write_file(data, tmp_path / "sub" / "a.png")
+    assert (tmp_path / "sub" / "a.png").read_bytes() == data and no_temp_files(tmp_path)
+    with Image.open(tmp_path / "sub" / "a.png") as im:
+        assert im.mode == "L" and im.size == (137, 205)
+
+
+def test_sigint_in_a_real_batch_exits_130_with_no_temp_files(tiny_weights, photo, tmp_path):
+    import signal
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        shutil.copy(photo, src / f"p{i}.jpg")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "semhm_models.cli", "matte", str(src), "-o", str(out), "--model", str(tiny_weights)]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    for line in p.stderr:
+        if line.startswith("matte 2/8"):
+            p.send_signal(signal.SIGINT)
+            break
+    rest = p.stderr.read()
+    assert p.wait(timeout=60) == 130 and "interrupted" in rest and "Traceback" not in rest
+    assert no_temp_files(out) and len(list(out.iterdir())) < 8

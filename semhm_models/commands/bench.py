@@ -5,6 +5,7 @@ photo resized to each size and JPEG-encoded in memory, so "decode" is a real JPE
 
 from __future__ import annotations
 
+import argparse
 import io
 import itertools
 import json
@@ -17,21 +18,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
+
+from semhm_models.options import PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
 STAGES = ("decode", "pre", "mpn", "qun", "mrn", "post")
-EXAMPLE = Path(__file__).resolve().parents[1] / "demo" / "examples" / "p3m_p_07141906.jpg"
+PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, see data/ATTRIBUTION.md
 
 
-def _photo(w: int, h: int) -> bytes:
-    if EXAMPLE.exists():
-        with Image.open(EXAMPLE) as im:
-            img = im.convert("RGB").resize((w, h), Image.BICUBIC)
-    else:  # an installed package without the examples: a smooth synthetic scene
-        y, x = np.mgrid[0:h, 0:w]
-        img = Image.fromarray(np.dstack([x * 255 // max(w, 1), y * 255 // max(h, 1), (x + y) % 256]).astype(np.uint8))
+def photo(w: int, h: int) -> bytes:
+    """The benchmark photo (a real portrait) resized to ``w`` x ``h`` pixels, as JPEG bytes (quality 92)."""
+    with Image.open(PHOTO) as im:
+        img = im.convert("RGB").resize((w, h), Image.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=92)
     return buf.getvalue()
@@ -47,9 +46,9 @@ def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str
     from semhm_models.api import Matter
     from semhm_models.images import load_rgb
 
-    data = _photo(w, h)
+    data = photo(w, h)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    matter = Matter.from_pretrained(model, provider=provider, threads=threads, precision=precision)
+    matter = Matter.from_pretrained(model, RuntimeOptions(provider=provider, threads=threads, precision=precision))
     rows = []
     for i in range(warmup + repeats):
         if i == warmup:
@@ -92,7 +91,7 @@ def bench(
             cmd = [
                 sys.executable,
                 "-m",
-                "semhm_models.bench",
+                "semhm_models.commands.bench",
                 "--one",
                 f"{w}x{h}",
                 "--provider",
@@ -145,31 +144,44 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+def size(v: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in v.lower().split("x"))
+        if w > 0 and h > 0:
+            return w, h
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{v!r}: expected WIDTHxHEIGHT in pixels, e.g. 1920x1080")
 
-    p = argparse.ArgumentParser(prog="semhm bench", description=__doc__)
-    p.add_argument(
-        "--provider", action="append", default=None, help="cpu, cuda, tensorrt (repeatable); default: cpu, plus cuda if it works"
-    )
-    p.add_argument("--size", action="append", default=None, help="WxH (repeatable); default: 512x512 800x800 1920x1080 3840x2160")
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--provider", action="append", default=None, choices=PROVIDER_CHOICES[1:], help="repeatable; default: cpu, plus cuda")
+    p.add_argument("--size", action="append", type=size, default=None, help="WxH, repeatable (default: 512x512 .. 3840x2160)")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--precision", action="append", default=None, help="auto, fp32, fp16 (repeatable); default: auto")
+    p.add_argument("--precision", action="append", default=None, choices=PRECISION_CHOICES, help="repeatable; default: auto")
     p.add_argument("--json", default=None, help="write the report here too")
-    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    p.add_argument("--one", type=size, default=None, help=argparse.SUPPRESS)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="latency per stage and peak memory at 512x512 .. 3840x2160", description=__doc__)
+    add_args(p)
+    p.set_defaults(run=run)
+
+
+def run(a: argparse.Namespace) -> int:
     if a.repeats < 1 or a.warmup < 0:
-        p.error("--repeats must be at least 1 and --warmup at least 0")
+        raise ValueError("--repeats must be at least 1 and --warmup at least 0")
+    for precision in a.precision or ["auto"]:
+        RuntimeOptions(threads=a.threads, precision=precision)  # one-line errors before any subprocess
     if a.one:
-        w, h = (int(v) for v in a.one.split("x"))
-        print(json.dumps(run_one(w, h, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0])))
+        print(json.dumps(run_one(*a.one, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0])))
         return 0
-    sizes = [tuple(int(v) for v in s.split("x")) for s in a.size] if a.size else SIZES
     providers = a.provider or default_providers(a.model)
-    report = bench(providers, sizes, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]))
+    report = bench(providers, a.size or SIZES, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]))
     print(table(report))
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
@@ -183,5 +195,7 @@ def default_providers(model: str | None) -> list[str]:
     return ["cpu"] + (["cuda"] if works.get("CUDAExecutionProvider") == "ok" else [])
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # one size in a fresh process, run by bench()
+    parser = argparse.ArgumentParser(prog="semhm bench")
+    add_args(parser)
+    raise SystemExit(run(parser.parse_args()))

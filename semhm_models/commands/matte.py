@@ -1,0 +1,288 @@
+"""`semhm matte`: files, folders, globs or stdin in; one file, a folder of files, or stdout out."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.util
+import io
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from semhm_models.commands.common import (
+    STDIO,
+    Renderer,
+    add_model_args,
+    add_output_args,
+    check_writable,
+    encode,
+    file_format,
+    fit_format,
+    names_a_file,
+    output_format,
+    runtime_options,
+    write_file,
+)
+from semhm_models.errors import ImageError, SemhmError
+from semhm_models.frames import ANIMATED, encode_frames, open_lazy, probe, read_frames
+
+STDIN_NAME = "<stdin>"
+
+
+def add_parser(sub) -> None:
+    m = sub.add_parser(
+        "matte",
+        help="matte files, folders, globs or stdin into a file, a folder or stdout",
+        description="Matte photos of people. -o FILE (.png .webp .jpg .gif .tif) writes one file in that format; -o FOLDER writes "
+        "FOLDER/<name>.png per input (animated GIF/WebP/PNG and multi-page TIFF keep their kind); -o - writes PNG to stdout. "
+        "PNG, WebP and TIFF keep 8-bit alpha, GIF 1-bit; a JPEG output of a cutout is composited over --bg (white by default).",
+    )
+    m.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs; - reads one image from stdin")
+    m.add_argument("-o", "--output", required=True, metavar="OUT", help="a file (its suffix sets the format), a folder, or - for stdout")
+    m.add_argument("--recursive", action="store_true", help="descend into sub-folders (mirrored under the output folder)")
+    add_output_args(m)
+    add_model_args(m)
+    e = m.add_argument_group("engine")
+    e.add_argument("--engine", default="local", choices=("local", "ray"), help="local: this process (default); ray: a Ray cluster")
+    e.add_argument("--ray-address", default=None, metavar="ADDRESS", help="Ray cluster to join (default: start a local one)")
+    e.add_argument("--workers", type=int, default=2, metavar="N", help="Ray workers, each with its own model (default: 2)")
+    e.add_argument("--num-gpus-per-worker", type=float, default=0.0, metavar="F", help="GPUs per Ray worker, e.g. 0.5 (default: 0)")
+    m.set_defaults(run=run)
+
+
+@dataclass
+class Item:
+    """One input found: its path ("-" for stdin), its output name relative to an output folder, and
+    its Pillow format and frame count from the header."""
+
+    path: str
+    rel: Path
+    format: str
+    frames: int
+
+
+@dataclass
+class Producer:
+    """``produce(matter, input_path) -> bytes``: decode, matte every frame, encode the output file.
+    Picklable (a Ray worker calls it where its Matter is). Stills become ``still_format`` files;
+    animated inputs become ``animated_format`` files, or files of their own kind when that is None."""
+
+    fmt: str
+    bg: str | None
+    still_format: str
+    animated_format: str | None
+    max_pixels: int
+    stdin: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.render = Renderer(self.fmt, self.bg, self.max_pixels)
+
+    def source(self, input_path: str):
+        """The file as the library should see it: the original path, or stdin's bytes."""
+        if input_path != STDIO:
+            return input_path
+        if self.stdin is None:
+            raise ImageError(f"{STDIN_NAME}: empty input")
+        return io.BytesIO(self.stdin)
+
+    def __call__(self, matter, input_path: str) -> bytes:
+        _, n = probe(self.source(input_path))
+        if n > 1:
+            fr = read_frames(self.source(input_path), self.max_pixels)
+            out = [self.render(matter(im)) for im in fr.images]
+            return encode_frames(out, fr.durations, fr.loop, self.animated_format or fr.format)
+        src = self.source(input_path)
+        if input_path == STDIO:
+            from PIL import Image
+
+            try:
+                src = open_lazy(src)  # decoded by the library, which checks the size first
+            except Image.DecompressionBombError as e:
+                raise ImageError(f"{STDIN_NAME}: {e}") from None
+        return encode(self.render(matter(src)), self.still_format)
+
+
+class Batch:
+    """The counts of one run: written + skipped + failed = done."""
+
+    def __init__(self) -> None:
+        self.written = self.skipped = self.failed = 0
+
+    def fail(self, msg: str) -> None:
+        self.failed += 1
+        print(f"error: {msg}", file=sys.stderr)
+
+    def skip(self, msg: str) -> None:
+        self.skipped += 1
+        print(f"skipped: {msg}", file=sys.stderr)
+
+    def summary(self, where: str, provider: str) -> str:
+        done = self.written + self.skipped + self.failed
+        return f"{done} done: {self.written} written to {where}, {self.skipped} skipped, {self.failed} failed ({provider})"
+
+
+def _probe_item(path: Path, rel: Path, batch: Batch, strict: bool) -> Item | None:
+    """An Item, or None after reporting the file: an error when it was named (``strict``) or looks like an
+    image by its suffix, a skip otherwise (a folder's notes.txt)."""
+    from PIL import Image
+
+    try:
+        fmt, n = probe(path)
+    except ImageError as e:
+        if strict or path.suffix.lower() in Image.registered_extensions():
+            batch.fail(f"{path}: empty file (0 bytes)" if path.stat().st_size == 0 else str(e))
+        else:
+            batch.skip(f"{path} (not an image Pillow can open)")
+        return None
+    return Item(str(path), rel, fmt, n)
+
+
+def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batch: Batch, stdin: bytes | None = None) -> list[Item]:
+    """The images named by files, folders, globs and "-" (``stdin``'s bytes); every file of a folder is
+    tried with Pillow, and those it cannot open are reported by name. Nothing under ``exclude`` (the
+    output folder) is read."""
+    items: list[Item] = []
+
+    def excluded(f: Path, scanned: Path) -> bool:  # an output folder inside the scanned one (not the same)
+        return exclude is not None and exclude != scanned.resolve() and f.resolve().is_relative_to(exclude)
+
+    for spec in inputs:
+        p = Path(spec)
+        if spec == STDIO:
+            try:
+                items.append(Item(STDIO, Path("stdin"), *probe(io.BytesIO(stdin or b""))))
+            except ImageError:
+                batch.fail(f"{STDIN_NAME}: " + ("empty input" if not stdin else "not an image Pillow can read"))
+        elif p.is_dir():
+            found = [f for f in sorted(p.rglob("*") if recursive else p.iterdir()) if f.is_file() and not excluded(f, p)]
+            if not found:
+                batch.fail(f"{spec}: folder holds no files" + ("" if recursive else " (use --recursive for sub-folders)"))
+            for f in found:
+                item = _probe_item(f, f.relative_to(p).with_suffix(""), batch, strict=False)
+                items += [item] if item else []
+        elif p.exists():
+            item = _probe_item(p, Path(p.stem), batch, strict=True)
+            items += [item] if item else []
+        elif glob.has_magic(spec):
+            found = sorted(Path(f) for f in glob.glob(spec, recursive=recursive) if Path(f).is_file())
+            if not found:
+                batch.fail(f"{spec}: no files match")
+            for f in found:
+                item = _probe_item(f, Path(f.stem), batch, strict=True)
+                items += [item] if item else []
+        else:
+            batch.fail(f"{spec}: no such file or folder")
+    return items
+
+
+def _plan(args, folder: Path | None, items: list[Item], batch: Batch) -> list[tuple[str, str]]:
+    """(input, output) jobs into ``folder``, or into the one file -o names when it is None; inputs that
+    would replace an input or another output fail, existing outputs are skipped unless --overwrite."""
+    out = Path(args.output)
+    inputs = {Path(i.path).resolve() for i in items if i.path != STDIO}
+    planned: dict[Path, str] = {}
+    for item in items:
+        if folder is None:
+            target = out
+            if item.frames > 1 and args.output != STDIO and file_format(out) not in ANIMATED:
+                batch.fail(f"{item.path}: has {item.frames} frames and {out.suffix} holds one; use .gif, .webp, .png or .tif")
+                continue
+        elif item.path == STDIO:
+            raise SemhmError("-: stdin goes with -o FILE or -o - (stdout)")
+        else:
+            suffix = ANIMATED.get(item.format, (".png",))[0] if item.frames > 1 else ".png"
+            target = folder / item.rel.with_suffix(suffix)
+        if args.output == STDIO:
+            return [(item.path, STDIO)]
+        if target.resolve() in inputs:
+            batch.fail(f"{item.path}: output {target} would replace an input file; choose another -o")
+        elif target in planned:
+            batch.fail(f"{item.path}: output {target} is already the output of {planned[target]}; rename one of them")
+        elif target.exists() and not args.overwrite:
+            batch.skip(f"{target} exists (use --overwrite)")
+        else:
+            planned[target] = item.path
+    return [(i, str(o)) for o, i in planned.items()]
+
+
+def run(args: argparse.Namespace) -> int:
+    fmt = output_format(args)
+    options = runtime_options(args)
+    if args.workers < 1 or args.num_gpus_per_worker < 0:
+        raise ValueError("--workers must be at least 1 and --num-gpus-per-worker at least 0")
+    if args.output == STDIO and sys.stdout.isatty():
+        raise SemhmError("-o -: stdout is a terminal; redirect it to a file or a pipe")
+    out = Path(args.output)
+    to_file = args.output != STDIO and names_a_file(args.output)
+    still = file_format(out) if to_file else "PNG"
+    folder = None if args.output == STDIO or to_file else out
+    batch = Batch()
+    stdin = sys.stdin.buffer.read() if STDIO in args.inputs else None
+    items = expand_inputs(args.inputs, args.recursive, folder.resolve() if folder else None, batch, stdin)
+    if folder is None and (len(args.inputs) > 1 or len(items) > 1 or any(Path(s).is_dir() for s in args.inputs if s != STDIO)):
+        raise SemhmError(f"-o {args.output}: one output file for several inputs; give a folder instead")
+    jobs = _plan(args, folder, items, batch)
+    fmt, bg = fit_format(fmt, args.bg, still, out) if jobs else (fmt, args.bg)
+    if args.output != STDIO and jobs:
+        check_writable(folder or out.parent)
+    producer = Producer(fmt, bg, still, None if folder else still, options.max_pixels, stdin)
+    where = "stdout" if args.output == STDIO else str(out)
+    provider = "no session"
+    if jobs and args.engine == "ray":
+        provider = _run_ray(args, jobs, producer, options, batch)
+    elif jobs:
+        from semhm_models.api import Matter
+        from semhm_models.progress import progress
+
+        matter = Matter.from_pretrained(args.model, options)
+        provider = matter.provider
+        for inp, dst in progress(jobs, "matte", name=lambda job: STDIN_NAME if job[0] == STDIO else job[0]):
+            try:
+                write_file(producer(matter, inp), dst)
+                batch.written += 1
+            except BrokenPipeError:
+                raise  # stdout's reader went away: end quietly (cli.main)
+            except (SemhmError, OSError, ValueError) as e:
+                batch.fail(_message(inp, e))
+    print(batch.summary(where, provider), file=sys.stderr)
+    return 1 if batch.failed else 0
+
+
+def _message(inp: str, e: Exception) -> str:
+    """An error naming its input once (the library names stdin's PIL image <PngImageFile>: replaced)."""
+    name, msg = (STDIN_NAME, re.sub(r"^<\w+>: ", "", str(e))) if inp == STDIO else (inp, str(e))
+    return msg if name in msg else f"{name}: {msg}"
+
+
+def _run_ray(args, jobs, producer: Producer, options, batch: Batch) -> str:
+    if importlib.util.find_spec("ray") is None:
+        raise SemhmError("--engine ray needs Ray: pip install 'semhm[ray]'")
+    try:
+        from semhm_models.ray_engine import matte_jobs
+    except ModuleNotFoundError as e:
+        raise SemhmError(f"--engine ray: this install has no Ray engine ({e})") from None
+    if producer.stdin is not None:
+        raise SemhmError("--engine ray reads files, not stdin")
+
+    def report(inp: str, error: str | None) -> None:
+        print(f"matte: {inp}" + (f": {error}" if error else ""), file=sys.stderr)
+
+    results = matte_jobs(
+        jobs,
+        producer,
+        write_file,
+        args.model,
+        options,
+        workers=args.workers,
+        gpus_per_worker=args.num_gpus_per_worker,
+        address=args.ray_address,
+        report=report,
+    )
+    for inp, error in results:
+        if error is None:
+            batch.written += 1
+        else:
+            batch.fail(_message(inp, Exception(error)))
+    return f"ray, {args.workers} workers"

@@ -1,0 +1,201 @@
+"""The command-line rows of ../shared/cases/README.md, on copies of its inputs in tests/data (anim.png is
+rebuilt here from anim.webp's frames; a multi-page TIFF is built here too)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence, features
+
+from semhm_models.cli import main
+from tests.test_cli import counts, no_temp_files, read_only_folder
+
+DATA = Path(__file__).parent / "data"
+BUNDLED = str(Path(__file__).resolve().parents[1] / "semhm_models" / "weights" / "default")
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def cli(*args, stdin: bytes | None = None, shell_tail: str = "") -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "semhm_models.cli", *map(str, args)]
+    if shell_tail:
+        return subprocess.run(" ".join(f"'{c}'" for c in cmd) + shell_tail, shell=True, input=stdin, capture_output=True, timeout=300)
+    return subprocess.run(cmd, input=stdin, capture_output=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "name, fmt, mode, note",
+    [
+        ("cut.png", "PNG", "RGBA", None),
+        ("cut.webp", "WEBP", "RGBA", None),
+        ("cut.jpg", "JPEG", "RGB", "JPEG has no alpha"),
+        ("cut.gif", "GIF", "P", "GIF holds 1-bit transparency"),
+        ("cut.tif", "TIFF", "RGBA", None),
+    ],
+)
+def test_output_file_format_follows_its_suffix(name, fmt, mode, note, tiny_weights, tmp_path, capsys):
+    out = tmp_path / name
+    assert run("matte", DATA / "photo.jpg", "-o", out, "--model", tiny_weights) == 0
+    err = capsys.readouterr().err
+    assert out.is_file() and (note is None or note in err)
+    with Image.open(out) as im, Image.open(DATA / "photo.jpg") as src:
+        assert im.format == fmt and im.mode == mode and im.size == src.size
+
+
+def test_one_output_file_takes_one_input(tiny_weights, tmp_path, capsys):
+    assert run("matte", DATA / "photo.jpg", DATA / "anim.gif", "-o", tmp_path / "cut.png", "--model", tiny_weights) == 1
+    assert "one output file for several inputs" in capsys.readouterr().err
+    assert run("matte", DATA / "mixed-formats", "-o", tmp_path / "cut.png", "--model", tiny_weights) == 1
+    assert run("matte", DATA / "photo.jpg", "-o", tmp_path / "cut.bmp", "--model", tiny_weights) == 1
+    assert "cannot write .bmp" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_jpeg_output_is_the_composite_over_white(tiny_weights, tmp_path):
+    assert run("matte", DATA / "photo.jpg", "-o", tmp_path / "c.png", "--bg", "white", "--model", tiny_weights) == 0
+    assert run("matte", DATA / "photo.jpg", "-o", tmp_path / "c.jpg", "--model", tiny_weights) == 0
+    png = np.asarray(Image.open(tmp_path / "c.png"), np.float32)
+    jpg = np.asarray(Image.open(tmp_path / "c.jpg"), np.float32)
+    assert np.abs(png - jpg).mean() < 3  # the same composite, up to JPEG's loss
+
+
+def test_stdin_to_stdout_pipe(tiny_weights, tmp_path):
+    data = (DATA / "photo.jpg").read_bytes()
+    r = cli("matte", "-", "-o", "-", "--model", tiny_weights, stdin=data)
+    assert r.returncode == 0, r.stderr.decode()
+    (tmp_path / "out.png").write_bytes(r.stdout)
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.format == "PNG" and im.mode == "RGBA" and im.size == Image.open(DATA / "photo.jpg").size
+    err = r.stderr.decode()
+    assert "matte 1/1: <stdin>" in err and counts(err) == (1, 1, 0, 0)
+    # the same bytes as matting the file itself
+    assert run("matte", DATA / "photo.jpg", "-o", tmp_path / "file.png", "--model", tiny_weights) == 0
+    assert (tmp_path / "file.png").read_bytes() == r.stdout
+    bad = cli("matte", "-", "-o", "-", "--model", tiny_weights, stdin=b"not an image")
+    assert bad.returncode == 1 and bad.stdout == b"" and b"error: <stdin>: not an image" in bad.stderr
+
+
+def test_a_reader_that_goes_away_ends_quietly(tiny_weights):
+    r = cli("matte", "-", "-o", "-", "--model", tiny_weights, stdin=(DATA / "photo.jpg").read_bytes(), shell_tail=" | head -c 100")
+    assert len(r.stdout) == 100 and b"Traceback" not in r.stderr and b"Broken pipe" not in r.stderr
+
+
+def test_read_only_output_folder_refused_before_any_work(tmp_path, capsys):
+    ro = read_only_folder(tmp_path)
+    # the weights do not exist: had the model loaded, the error would be about them
+    assert run("matte", DATA / "photo.jpg", "-o", ro, "--model", tmp_path / "none") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {ro}: output folder is not writable") and err.count("\n") == 1
+
+
+def test_reruns_with_the_output_inside_the_input_folder(tiny_weights, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    shutil.copy(DATA / "photo.jpg", photos / "a.jpg")
+    shutil.copy(DATA / "photo.jpg", photos / "sub" / "b.jpg")
+    for i in range(3):
+        assert run("matte", photos, "-o", photos / "cut", "--recursive", "--model", tiny_weights) == 0
+        err = capsys.readouterr().err
+        assert counts(err) == ((2, 2, 0, 0) if i == 0 else (2, 0, 2, 0))
+        assert "error" not in err and (i == 0 or f"skipped: {photos / 'cut' / 'a.png'} exists" in err)
+    assert sorted(str(p.relative_to(photos)) for p in photos.rglob("*") if p.is_file()) == [
+        "a.jpg",
+        "cut/a.png",
+        "cut/sub/b.png",
+        "sub/b.jpg",
+    ]
+
+
+def test_mixed_formats_folder(tiny_weights, tmp_path, capsys):
+    src = tmp_path / "mixed"
+    shutil.copytree(DATA / "mixed-formats", src)
+    (src / "README").write_text("not an image")
+    (src / "photo_without_suffix").write_bytes((DATA / "photo.jpg").read_bytes())
+    out = tmp_path / "out"
+    assert run("matte", src, "-o", out, "--model", tiny_weights) == 0
+    err = capsys.readouterr().err
+    avif = features.check("avif")
+    written = ["a.png", "c.png", "d.png", "photo_without_suffix.png"] + (["b.png"] if avif else [])
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
+    assert f"skipped: {src / 'README'} (not an image Pillow can open)" in err
+    assert counts(err) == (6, len(written), 6 - len(written), 0)
+    if not avif:  # listed by name, never silently dropped
+        assert f"{src / 'b.avif'}" in err
+
+
+def apng(tmp_path: Path) -> Path:
+    """anim.png of the cases, rebuilt from anim.webp's frames (same frames, 300 ms each)."""
+    with Image.open(DATA / "anim.webp") as im:
+        frames = [f.convert("RGB") for f in ImageSequence.Iterator(im)]
+    p = tmp_path / "anim.png"
+    frames[0].save(p, save_all=True, append_images=frames[1:], duration=[300, 200, 100], loop=0)
+    return p
+
+
+def tiff(tmp_path: Path) -> Path:
+    with Image.open(DATA / "anim.webp") as im:
+        frames = [f.convert("RGB") for f in ImageSequence.Iterator(im)]
+    p = tmp_path / "pages.tif"
+    frames[0].save(p, save_all=True, append_images=frames[1:])
+    return p
+
+
+def frames_of(path: Path) -> list[tuple[np.ndarray, int | None]]:
+    with Image.open(path) as im:
+        return [(np.asarray(f.convert("RGBA")), f.info.get("duration")) for f in ImageSequence.Iterator(im)]
+
+
+def test_animations_keep_every_frame_their_kind_and_durations(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(DATA / "anim.gif", src)
+    shutil.copy(DATA / "anim.webp", src)
+    apng(src)
+    tiff(src)
+    out = tmp_path / "out"
+    assert run("matte", src, "-o", out, "--model", BUNDLED, "--provider", "cpu") == 0  # the real model: people are found
+    assert counts(capsys.readouterr().err) == (4, 4, 0, 0)
+    for name, fmt, durations in (
+        ("anim.gif", "GIF", [300, 300, 300]),
+        ("anim.webp", "WEBP", [300, 300, 300]),
+        ("anim.png", "PNG", [300, 200, 100]),
+        ("pages.tif", "TIFF", [None, None, None]),
+    ):
+        with Image.open(out / name) as im:
+            assert im.format == fmt and im.n_frames == 3
+        frames = frames_of(out / name)
+        assert [d if d is None else round(d) for _, d in frames] == durations, name
+        coverage = [f[..., 3].mean() / 255 for f, _ in frames]
+        assert coverage[0] < 0.02 and min(coverage[1:]) > 0.1, (name, coverage)  # frame 1 has no person; 2 and 3 do
+        if fmt == "GIF":  # 1-bit transparency
+            assert set(np.unique(np.concatenate([f[..., 3].ravel() for f, _ in frames]))) <= {0, 255}
+
+
+def test_animation_into_one_file_of_another_kind_or_refused(tiny_weights, tmp_path, capsys):
+    assert run("matte", DATA / "anim.gif", "-o", tmp_path / "a.webp", "--model", tiny_weights) == 0
+    with Image.open(tmp_path / "a.webp") as im:
+        assert im.n_frames == 3
+    assert run("matte", DATA / "anim.gif", "-o", tmp_path / "a.jpg", "--model", tiny_weights) == 1
+    err = capsys.readouterr().err
+    assert f"error: {DATA / 'anim.gif'}: has 3 frames and .jpg holds one" in err
+    assert not (tmp_path / "a.jpg").exists() and no_temp_files(tmp_path)
+
+
+def test_symlinked_output_folder_inside_input_is_still_excluded(tiny_weights, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(DATA / "photo.jpg", photos / "a.jpg")
+    (tmp_path / "real_out").mkdir()
+    os.symlink(tmp_path / "real_out", photos / "cut")
+    for expected in ((1, 1, 0, 0), (1, 0, 1, 0)):
+        assert run("matte", photos, "-o", photos / "cut", "--recursive", "--model", tiny_weights) == 0
+        assert counts(capsys.readouterr().err) == expected
+    assert [p.name for p in (tmp_path / "real_out").iterdir()] == ["a.png"]
