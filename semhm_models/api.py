@@ -72,7 +72,7 @@ class Matter:
         self._provider_threads = (provider, threads)
         # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
         # for weights whose validation numbers are better so, see docs/results.md).
-        self.qun_masks = weights.manifest.get("qun_masks", "all")
+        self.qun_masks = weights.manifest.qun_masks
         self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
         self.binding = binding == "on" or (binding == "auto" and self.device == "cuda")
 

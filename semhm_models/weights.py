@@ -11,40 +11,41 @@ A weights folder holds ``manifest.json`` and the ONNX files it lists, each with 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from semhm_models.contracts import STAGES
+from semhm_models import __version__
+from semhm_models.chain import QUN_MASKS  # noqa: F401 - the manifest's qun_masks values, as train/cli imports them
 from semhm_models.errors import WeightsError
+from semhm_models.manifest import FORMAT, MANIFEST, Manifest
 
-MANIFEST = "manifest.json"
-FORMAT = "semhm-weights/1"
 BUNDLED = Path(__file__).parent / "weights" / "default"
-QUN_MASKS = ("all", "coarse")  # manifest qun_masks: which masks QUN unifies (all: the paper; coarse: users' only)
 
 
 @dataclass(frozen=True)
 class Weights:
+    """A verified weights folder: ``folder``, its typed ``manifest`` and the ``source`` it came from (for messages)."""
+
     folder: Path
-    manifest: dict
+    manifest: Manifest
     source: str
 
     @property
     def precisions(self) -> tuple[str, ...]:
         """ "fp32" always; "fp16" where the folder also holds half-precision files (for GPUs)."""
-        return ("fp32", *self.manifest.get("precisions", {}))
+        return ("fp32", *self.manifest.precisions)
 
     def path(self, stage: str, precision: str = "fp32") -> Path:
-        if precision == "fp32":
-            return self.folder / self.manifest["stages"][stage]
+        """The ONNX file of ``stage`` ("mpn", "qun", "mrn") in ``precision``. Raises WeightsError for a
+        precision this folder does not have."""
         if precision not in self.precisions:
             raise WeightsError(f"{self.source}: no {precision} files (this folder has {', '.join(self.precisions)})")
-        return self.folder / self.manifest["precisions"][precision][stage]
+        return self.folder / self.manifest.file(stage, precision)
 
 
 def sha256(path: str | os.PathLike) -> str:
+    """The lowercase hex sha256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -52,40 +53,25 @@ def sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def read_manifest(folder: Path) -> dict:
-    path = folder / MANIFEST
-    try:
-        m = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: no manifest; a weights folder needs {MANIFEST} beside its ONNX files") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{path}: unreadable manifest: {e}") from None
-    if m.get("format") != FORMAT:
-        raise WeightsError(f"{path}: format is {m.get('format')!r}, expected {FORMAT!r}")
-    for key, stages in [("fp32", m.get("stages", {})), *m.get("precisions", {}).items()]:
-        for stage in STAGES:
-            name = stages.get(stage)
-            if name is None or name not in m.get("files", {}):
-                raise WeightsError(f"{path}: manifest names no {key} file for stage '{stage}'")
-    if m.get("qun_masks", "all") not in QUN_MASKS:
-        raise WeightsError(f"{path}: qun_masks is {m['qun_masks']!r}, expected {' or '.join(QUN_MASKS)}")
-    return m
+def read_manifest(folder: Path) -> Manifest:
+    """The typed manifest of ``folder``. Raises WeightsError (naming the file and the field) for a missing,
+    unreadable or malformed manifest."""
+    return Manifest.from_file(Path(folder) / MANIFEST)
 
 
-def verify(folder: Path, manifest: dict) -> None:
-    """Every listed file exists with its size and sha256; otherwise refuse, naming the file."""
-    for name, info in manifest["files"].items():
+def verify(folder: Path, manifest: Manifest) -> None:
+    """Every listed file exists with its size and sha256; otherwise raise WeightsError naming the file."""
+    for name, info in manifest.files.items():
         p = folder / name
         if not p.is_file():
             raise WeightsError(f"{p}: missing (listed in {folder / MANIFEST})")
         size = p.stat().st_size
-        if "bytes" in info and size != info["bytes"]:
-            raise WeightsError(f"{p}: {size} bytes, manifest says {info['bytes']}: truncated or replaced; download it again")
+        if size != info.bytes:
+            raise WeightsError(f"{p}: {size} bytes, manifest says {info.bytes}: truncated or replaced; download it again")
         digest = sha256(p)
-        if digest != info["sha256"]:
+        if digest != info.sha256:
             raise WeightsError(
-                f"{p}: sha256 {digest[:12]}... does not match the manifest's {info['sha256'][:12]}...: "
-                "corrupt or tampered; download it again"
+                f"{p}: sha256 {digest[:12]}... does not match the manifest's {info.sha256[:12]}...: corrupt or tampered; download it again"
             )
 
 
@@ -141,11 +127,22 @@ def resolve(source: str | os.PathLike | None = None, cache_dir: str | None = Non
     return Weights(folder, manifest, label)
 
 
-def write_manifest(folder: Path, stages: dict[str, str], extra: dict, precisions: dict[str, dict[str, str]] | None = None) -> dict:
-    """Write ``manifest.json`` for the ONNX files in ``folder`` (used by export). ``stages``: the float32
-    files; ``precisions``: other precisions' files, e.g. {"fp16": {"mpn": "mpn.fp16.onnx", ...}}."""
+def write_manifest(folder: Path, stages: dict[str, str], extra: dict, precisions: dict[str, dict[str, str]] | None = None) -> Manifest:
+    """Write ``manifest.json`` for the ONNX files in ``folder`` (used by export) and return it. ``stages``: the
+    float32 files; ``precisions``: other precisions' files, e.g. {"fp16": {"mpn": "mpn.fp16.onnx", ...}};
+    ``extra``: the other fields (name, inputs, mpn_tta, qun_masks, training, ...). The version is this
+    package's ``__version__``. Raises WeightsError when the result is not a valid manifest."""
     names = [*stages.values(), *(n for p in (precisions or {}).values() for n in p.values())]
     files = {name: {"sha256": sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in names}
-    manifest = {"format": FORMAT, **extra, "stages": stages, **({"precisions": precisions} if precisions else {}), "files": files}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    data = {
+        "format": FORMAT,
+        "name": "semhm",
+        **extra,
+        "version": __version__,
+        "stages": stages,
+        "precisions": precisions or {},
+        "files": files,
+    }
+    manifest = Manifest.from_dict(data, folder / MANIFEST)
+    manifest.write(folder / MANIFEST)
     return manifest

@@ -52,7 +52,7 @@ def test_unknown_qun_masks_is_refused(tiny_weights, tmp_path):
     w = copy(tiny_weights, tmp_path / "q")
     m = json.loads((w / "manifest.json").read_text())
     (w / "manifest.json").write_text(json.dumps(m | {"qun_masks": "some"}))
-    with pytest.raises(WeightsError, match="manifest.json: qun_masks is 'some', expected all or coarse"):
+    with pytest.raises(WeightsError, match="manifest.json: field 'qun_masks': expected all or coarse or none, got \"some\""):
         weights.resolve(str(w))
 
 
