@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, replace
 
@@ -81,10 +82,17 @@ class Matter:
         self.provider = self.sessions["mrn"].get_providers()[0]
 
     @classmethod
-    def from_pretrained(cls, source: str | None = None, options: RuntimeOptions | None = None, **settings) -> Matter:
-        """``source``: None (bundled default), a local folder, or ``hf://org/name@revision``; ``options`` and
-        ``settings`` as for ``Matter``."""
-        return cls(resolve(source), options, **settings)
+    def from_pretrained(
+        cls, source: str | os.PathLike | None = None, options: RuntimeOptions | None = None, revision: str | None = None, **settings
+    ) -> Matter:
+        """``source``: None (the bundled default), a local weights folder, ``hf://org/name[@revision]``, or
+        ``org/name`` on the Hugging Face Hub with ``revision`` (a branch, tag or full commit hash; default
+        "main"). An existing local path always wins over a Hub repo of the same name. ``options`` and
+        ``settings`` as for ``Matter``.
+
+        Raises WeightsError (not found, not downloadable, failing its sha256 check), ValueError (a setting out
+        of range), RuntimeSetupError (onnxruntime cannot run the weights)."""
+        return cls(resolve(source, revision=revision), options, **settings)
 
     def __call__(self, image: ImageLike, coarse_mask: ImageLike | None = None) -> Matte:
         """Matte one image of any size and mode. With ``coarse_mask`` (same size, white = person) the
