@@ -14,7 +14,7 @@ from semhm_models.contracts import STAGES
 from semhm_models.errors import ImageError
 from semhm_models.images import ImageLike, load_mask, load_rgb
 from semhm_models.options import RuntimeOptions
-from semhm_models.runtime import create_session, provider_list
+from semhm_models.runtime import CPU, create_session, mpn_mask_output, provider_list
 from semhm_models.weights import Weights, resolve
 
 LARGE_PIXELS = 4_000_000  # above this, MRN runs in a session without a memory arena (bounded peak memory)
@@ -52,34 +52,30 @@ class Matter:
         ``Matter(w, provider="cpu", threads=2)``. Raises ValueError for a setting out of range,
         RuntimeSetupError when onnxruntime cannot run the weights."""
         opts = replace(options or RuntimeOptions(), **settings)
-        self.options = opts
-        provider, threads, max_side, max_pixels, binding, precision = (
-            opts.provider,
-            opts.session_threads(),
-            opts.max_side,
-            opts.max_pixels,
-            opts.binding,
-            opts.precision,
-        )
-        self.weights = weights
-        self.max_side = max_side
-        self.max_pixels = max_pixels
-        on_gpu = provider_list(provider)[0] != "CPUExecutionProvider"
-        self.precision = precision if precision != "auto" else ("fp16" if on_gpu and "fp16" in weights.precisions else "fp32")
-        self._open(provider, threads)
-        if precision == "auto" and self.precision == "fp16" and self.provider == "CPUExecutionProvider":
-            self.precision = "fp32"  # the GPU fell back (warned about): fp16 on a CPU is only slower
-            self._open(provider, threads)
+        self.options, self.weights = opts, weights
+        self.max_side, self.max_pixels = opts.max_side, opts.max_pixels
+        threads = opts.session_threads()
+        gpu_wanted = provider_list(opts.provider)[0] != CPU
+        precision = opts.precision
+        if precision == "auto":
+            precision = "fp16" if gpu_wanted and "fp16" in weights.precisions else "fp32"
+        # The first session shows which provider really runs; only then is the precision final, and every
+        # other session opens once, on that provider.
+        first = create_session(str(weights.path("mpn", precision)), opts.provider, threads)
+        self.provider = first.get_providers()[0]
+        if self.provider == CPU and gpu_wanted and opts.precision == "auto" and precision == "fp16":
+            precision = "fp32"  # the GPU fell back (warned about once): fp16 on a CPU is only slower
+            first = create_session(str(weights.path("mpn", precision)), "cpu", threads)
+        provider = "cpu" if self.provider == CPU else opts.provider
+        self.precision = precision
         self._provider_threads = (provider, threads)
+        self.sessions = {"mpn": first, **{s: create_session(str(weights.path(s, precision)), provider, threads) for s in STAGES[1:]}}
+        self.mpn_mask = mpn_mask_output(first)
         # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
         # for weights whose validation numbers are better so, see docs/results.md).
         self.qun_masks = weights.manifest.qun_masks
-        self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
-        self.binding = binding == "on" or (binding == "auto" and self.device == "cuda")
-
-    def _open(self, provider: str, threads: int | None) -> None:
-        self.sessions = {s: create_session(str(self.weights.path(s, self.precision)), provider, threads) for s in STAGES}
-        self.provider = self.sessions["mrn"].get_providers()[0]
+        self.device = "cpu" if self.provider == CPU else "cuda"
+        self.binding = opts.binding == "on" or (opts.binding == "auto" and self.device == "cuda")
 
     @classmethod
     def from_pretrained(
@@ -131,17 +127,17 @@ class Matter:
         return "mrn_large"
 
     def _runner(self, mrn: str):
-        return (BoundOrtRunner if self.binding else OrtRunner)(self.sessions, mrn, self.device)
+        return (BoundOrtRunner if self.binding else OrtRunner)(self.sessions, mrn, self.device, self.mpn_mask)
 
 
 class OrtRunner:
     """The chain's runner on plain onnxruntime sessions: numpy in, numpy out."""
 
-    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cpu") -> None:
-        self.sessions, self.mrn_name = sessions, mrn
+    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cpu", mpn_mask: str = "fg_mask") -> None:
+        self.sessions, self.mrn_name, self.mpn_mask = sessions, mrn, mpn_mask
 
     def mpn(self, image_lr):
-        return self.sessions["mpn"].run(["fg"], {"image_lr": image_lr})[0]
+        return self.sessions["mpn"].run([self.mpn_mask], {"image_lr": image_lr})[0]
 
     def qun(self, image_lr, mask):
         return self.sessions["qun"].run(["unified"], {"image_lr": image_lr, "mask": mask})[0]
@@ -155,10 +151,10 @@ class BoundOrtRunner:
     """The chain's runner with I/O binding: numpy inputs go up to the device once, masks stay there, and
     only MRN's outputs come back to the host as numpy."""
 
-    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cuda") -> None:
+    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cuda", mpn_mask: str = "fg_mask") -> None:
         from semhm_models.runtime import import_ort
 
-        self.sessions, self.mrn_name, self.device = sessions, mrn, device
+        self.sessions, self.mrn_name, self.device, self.mpn_mask = sessions, mrn, device, mpn_mask
         self._to_device = import_ort().OrtValue.ortvalue_from_numpy
         self._uploaded: dict[int, object] = {}
 
@@ -181,7 +177,7 @@ class BoundOrtRunner:
         return io.get_outputs()
 
     def mpn(self, image_lr):
-        return self._bound("mpn", {"image_lr": image_lr}, {"masks": self.device, "fg": self.device})[1]
+        return self._bound("mpn", {"image_lr": image_lr}, {"masks": self.device, self.mpn_mask: self.device})[1]
 
     def qun(self, image_lr, mask):
         return self._bound("qun", {"image_lr": image_lr, "mask": mask}, {"unified": self.device})[0]

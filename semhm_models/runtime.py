@@ -6,10 +6,11 @@ import sys
 import warnings
 from importlib import metadata
 
+from semhm_models.contracts import MPN_MASK_OLD, OUTPUTS
 from semhm_models.errors import RuntimeSetupError
 from semhm_models.options import PROVIDER_CHOICES, env_threads
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+CPU = "CPUExecutionProvider"
 _ORT_DISTS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
 
 
@@ -49,12 +50,12 @@ def provider_list(provider: str) -> list[str]:
     if provider not in PROVIDER_CHOICES:
         raise RuntimeSetupError(f"provider '{provider}': choose one of {', '.join(PROVIDER_CHOICES)}")
     if provider == "cpu":
-        return ["CPUExecutionProvider"]
+        return [CPU]
     if provider == "tensorrt":
-        return ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+        return ["TensorrtExecutionProvider", "CUDAExecutionProvider", CPU]
     if provider == "cuda" or (provider == "auto" and "CUDAExecutionProvider" in import_ort().get_available_providers()):
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+        return ["CUDAExecutionProvider", CPU]
+    return [CPU]
 
 
 def session_options(threads: int | None = None, arena: str = "on"):
@@ -83,13 +84,13 @@ def create_session(path: str, provider: str = "auto", threads: int | None = None
     except Exception as e:  # onnxruntime raises its own exception types
         raise RuntimeSetupError(f"{path}: onnxruntime could not load the model with {wanted}: {e}") from None
     got = sess.get_providers()[0]
-    if wanted[0] != "CPUExecutionProvider" and got == "CPUExecutionProvider":
+    if wanted[0] != CPU and got == CPU:
         msg = f"{wanted[0]} does not work here; the session fell back to CPU (run `semhm doctor`)"
         if provider in ("cuda", "tensorrt"):
             raise RuntimeSetupError(msg + ". Use --provider cpu to run on the CPU on purpose.")
         warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)
         print("semhm: WARNING: " + msg, file=sys.stderr)
-    elif provider == "auto" and gpu_expected() and got == "CPUExecutionProvider":
+    elif provider == "auto" and gpu_expected() and got == CPU:
         msg = "onnxruntime-gpu is installed but no GPU provider works; running on CPU (run `semhm doctor`)"
         warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)
         print("semhm: WARNING: " + msg, file=sys.stderr)
@@ -107,3 +108,10 @@ def working_providers(model_path: str) -> dict[str, str]:
         except Exception as e:  # noqa: BLE001 - every failure is a diagnosis here
             out[name] = f"fails: {str(e).splitlines()[0][:160]}"
     return out
+
+
+def mpn_mask_output(session) -> str:
+    """The name of an mpn.onnx session's one-channel foreground-mask output: "fg_mask", or "fg" in files
+    exported before the rename."""
+    names = {o.name for o in session.get_outputs()}
+    return OUTPUTS["mpn"][1] if OUTPUTS["mpn"][1] in names else MPN_MASK_OLD
