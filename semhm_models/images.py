@@ -202,8 +202,8 @@ def load_mask(src: ImageLike, size: tuple[int, int] | None = None, max_pixels: i
     Raises ImageError as :func:`open_image`, and when the mask's size is not ``size``."""
     name = _name(src)
     if isinstance(src, np.ndarray) and np.issubdtype(src.dtype, np.floating) and (src.ndim == 2 or src.shape[2:] == (1,)):
+        _check_size(name, src.shape[1], src.shape[0], max_pixels)
         m = _unit_floats(src.reshape(src.shape[:2]), name).astype(np.float32)
-        _check_size(name, m.shape[1], m.shape[0], max_pixels)
     else:
         im = open_image(src, max_pixels)
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
