@@ -15,6 +15,7 @@ _ORT_DISTS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxrun
 
 
 def installed_ort() -> list[str]:
+    """The onnxruntime distributions installed, as "name==version" strings (none, one, or a conflict)."""
     found = []
     for name in _ORT_DISTS:
         try:
@@ -25,7 +26,9 @@ def installed_ort() -> list[str]:
 
 
 def import_ort():
-    """Import onnxruntime, or say exactly what is wrong with the install."""
+    """Import onnxruntime, or say exactly what is wrong with the install.
+
+    Raises RuntimeSetupError when it is missing or when several onnxruntime packages share its folder."""
     found = installed_ort()
     if len(found) > 1:
         raise RuntimeSetupError(
@@ -47,6 +50,8 @@ def gpu_expected() -> bool:
 
 
 def provider_list(provider: str) -> list[str]:
+    """onnxruntime's provider names, in order of preference, for a choice of ``PROVIDER_CHOICES`` ("auto":
+    CUDA when onnxruntime lists it, else CPU). Raises RuntimeSetupError for another choice."""
     if provider not in PROVIDER_CHOICES:
         raise RuntimeSetupError(f"provider '{provider}': choose one of {', '.join(PROVIDER_CHOICES)}")
     if provider == "cpu":
@@ -59,8 +64,11 @@ def provider_list(provider: str) -> list[str]:
 
 
 def session_options(threads: int | None = None, arena: str = "on"):
-    """``arena``: "on" (fast: 2.5x at 1080p on CPU) or "off" (for very large images: the arena keeps the
-    largest image's peak allocated, 5.6 GB at 4K against 1.5 GB without)."""
+    """onnxruntime session options: all graph optimisations, quiet logs, ``threads`` intra-op CPU threads
+    (None: ``SEMHM_THREADS`` or all cores). ``arena``: "on" (fast: 2.5x at 1080p on CPU) or "off" (for very
+    large images: the arena keeps the largest image's peak allocated, 5.6 GB at 4K against 1.5 GB without).
+
+    Raises RuntimeSetupError (onnxruntime missing) and ValueError (a bad ``SEMHM_THREADS``)."""
     ort = import_ort()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -75,8 +83,12 @@ def session_options(threads: int | None = None, arena: str = "on"):
 
 
 def create_session(path: str, provider: str = "auto", threads: int | None = None, arena: str = "on"):
-    """A session on the chosen provider. A requested GPU provider that does not work is an error; an
-    expected one (onnxruntime-gpu installed, provider 'auto') that falls back to CPU is a loud warning."""
+    """An onnxruntime session for the ONNX file ``path`` on ``provider`` (a ``PROVIDER_CHOICES`` value), as
+    :func:`session_options` sets it up. An expected GPU (onnxruntime-gpu installed, provider 'auto') that
+    falls back to CPU is a loud warning (RuntimeWarning and a line on stderr).
+
+    Raises RuntimeSetupError when onnxruntime cannot load the file, or a requested "cuda"/"tensorrt" falls
+    back to the CPU."""
     ort = import_ort()
     wanted = provider_list(provider)
     try:
@@ -98,7 +110,8 @@ def create_session(path: str, provider: str = "auto", threads: int | None = None
 
 
 def working_providers(model_path: str) -> dict[str, str]:
-    """Each provider onnxruntime lists, tried by creating a real session: 'ok' or the reason it fails."""
+    """Each provider onnxruntime lists, tried by creating a real session on ``model_path``: provider name ->
+    "ok", "fell back to ..." or "fails: <reason>". Raises RuntimeSetupError when onnxruntime is missing."""
     ort = import_ort()
     out = {}
     for name in ort.get_available_providers():
