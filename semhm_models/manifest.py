@@ -105,6 +105,9 @@ class Manifest:
     def get(self, key: str, default: Any = None) -> Any:
         return self.to_dict().get(key, default)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
 
 def plain_name(name: str) -> bool:
     """A file name with no folder part: no '/', '\\', '..', '.', drive or absolute path."""
