@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import io
+import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
+from PIL import Image
 
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
 from semhm_models.contracts import STAGES
 from semhm_models.errors import ImageError
-from semhm_models.images import ImageLike, load_mask, load_rgb
+from semhm_models.images import ImageLike, load_image, load_mask, load_rgb
 from semhm_models.options import RuntimeOptions
-from semhm_models.runtime import create_session, provider_list
+from semhm_models.runtime import CPU, create_session, mpn_mask_output, provider_list
 from semhm_models.weights import Weights, resolve
 
 LARGE_PIXELS = 4_000_000  # above this, MRN runs in a session without a memory arena (bounded peak memory)
@@ -21,20 +25,37 @@ LARGE_PIXELS = 4_000_000  # above this, MRN runs in a session without a memory a
 
 @dataclass
 class Matte:
-    """alpha: float32 (H, W) in [0, 1]; foreground: float32 (H, W, 3) in [0, 1], MRN's colours with the
-    background removed (use them, not the photo's, for cutouts without colour spill)."""
+    """The result of matting one image.
+
+    - ``alpha``: float32 (H, W) in [0, 1], the input's own size; never above the input's own alpha (what
+      the input hid stays hidden);
+    - ``foreground``: float32 (H, W, 3) in [0, 1], MRN's colours with the background removed (use them,
+      not the photo's, for cutouts without colour spill);
+    - ``timings``: seconds per step ("decode", "pre", "mpn" (when it ran), "qun", "mrn", "post")."""
 
     alpha: np.ndarray
     foreground: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
 
     def cutout(self) -> np.ndarray:
-        """RGBA uint8 (H, W, 4)."""
+        """The cutout: RGBA uint8 (H, W, 4), foreground colours with the alpha."""
         return pp.cutout(self.alpha, self.foreground)
 
-    def composite(self, background: tuple[int, int, int] | np.ndarray) -> np.ndarray:
-        """RGB uint8 (H, W, 3) over an RGB triple or an RGB uint8 image (resized to cover)."""
-        return pp.composite(self.alpha, self.foreground, background)
+    def composite(self, background: str | tuple[int, int, int] | ImageLike) -> np.ndarray:
+        """The person over ``background``: RGB uint8 (H, W, 3).
+
+        ``background``: a colour name ("white"), "#rrggbb", "r,g,b" or an (r, g, b) tuple of 0..255, or an
+        image (a path, a PIL image or an RGB/RGBA array as :func:`semhm_models.images.load_rgb` takes it),
+        resized to cover and centre-cropped. A string is a colour unless it names an existing file.
+
+        Raises ValueError for a colour that cannot be read, ImageError for an image that cannot."""
+        if isinstance(background, str) and not os.path.isfile(background):
+            return pp.composite(self.alpha, self.foreground, pp.parse_color(background))
+        if isinstance(background, (tuple, list)):
+            if len(background) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in background):
+                raise ValueError(f"background colour {background!r}: give (r, g, b) with whole numbers 0..255")
+            return pp.composite(self.alpha, self.foreground, tuple(background))
+        return pp.composite(self.alpha, self.foreground, load_rgb(background))
 
 
 class Matter:
@@ -48,56 +69,72 @@ class Matter:
 
     def __init__(self, weights: Weights, options: RuntimeOptions | None = None, **settings) -> None:
         """``options`` (default ``RuntimeOptions()``), with any of its fields overridden by keyword, e.g.
-        ``Matter(w, provider="cpu", threads=2)``. Raises ValueError for a setting out of range,
-        RuntimeSetupError when onnxruntime cannot run the weights."""
-        opts = replace(options or RuntimeOptions(), **settings)
-        self.options = opts
-        provider, threads, max_side, max_pixels, binding, precision = (
-            opts.provider,
-            opts.session_threads(),
-            opts.max_side,
-            opts.max_pixels,
-            opts.binding,
-            opts.precision,
-        )
-        self.weights = weights
-        self.max_side = max_side
-        self.max_pixels = max_pixels
-        on_gpu = provider_list(provider)[0] != "CPUExecutionProvider"
-        self.precision = precision if precision != "auto" else ("fp16" if on_gpu and "fp16" in weights.precisions else "fp32")
-        self._open(provider, threads)
-        if precision == "auto" and self.precision == "fp16" and self.provider == "CPUExecutionProvider":
-            self.precision = "fp32"  # the GPU fell back (warned about): fp16 on a CPU is only slower
-            self._open(provider, threads)
+        ``Matter(w, provider="cpu", threads=2)``. Raises ValueError for an unknown setting or one out of
+        range, RuntimeSetupError when onnxruntime cannot run the weights."""
+        opts = _options(options, settings)
+        self.options, self.weights = opts, weights
+        self.max_side, self.max_pixels = opts.max_side, opts.max_pixels
+        threads = opts.session_threads()
+        gpu_wanted = provider_list(opts.provider)[0] != CPU
+        precision = opts.precision
+        if precision == "auto":
+            precision = "fp16" if gpu_wanted and "fp16" in weights.precisions else "fp32"
+        # The first session shows which provider really runs; only then is the precision final, and every
+        # other session opens once, on that provider.
+        first = create_session(str(weights.path("mpn", precision)), opts.provider, threads)
+        self.provider = first.get_providers()[0]
+        if self.provider == CPU and gpu_wanted and opts.precision == "auto" and precision == "fp16":
+            precision = "fp32"  # the GPU fell back (warned about once): fp16 on a CPU is only slower
+            first = create_session(str(weights.path("mpn", precision)), "cpu", threads)
+        provider = "cpu" if self.provider == CPU else opts.provider
+        self.precision = precision
         self._provider_threads = (provider, threads)
+        self.sessions = {"mpn": first, **{s: create_session(str(weights.path(s, precision)), provider, threads) for s in STAGES[1:]}}
+        self.mpn_mask = mpn_mask_output(first)
         # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
         # for weights whose validation numbers are better so, see docs/results.md).
-        self.qun_masks = weights.manifest.get("qun_masks", "all")
-        self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
-        self.binding = binding == "on" or (binding == "auto" and self.device == "cuda")
-
-    def _open(self, provider: str, threads: int | None) -> None:
-        self.sessions = {s: create_session(str(self.weights.path(s, self.precision)), provider, threads) for s in STAGES}
-        self.provider = self.sessions["mrn"].get_providers()[0]
+        self.qun_masks = weights.manifest.qun_masks
+        self.device = "cpu" if self.provider == CPU else "cuda"
+        self.binding = opts.binding == "on" or (opts.binding == "auto" and self.device == "cuda")
 
     @classmethod
-    def from_pretrained(cls, source: str | None = None, options: RuntimeOptions | None = None, **settings) -> Matter:
-        """``source``: None (bundled default), a local folder, or ``hf://org/name@revision``; ``options`` and
-        ``settings`` as for ``Matter``."""
-        return cls(resolve(source), options, **settings)
+    def from_pretrained(
+        cls, source: str | os.PathLike | None = None, options: RuntimeOptions | None = None, revision: str | None = None, **settings
+    ) -> Matter:
+        """``source``: None (the bundled default), a local weights folder, ``hf://org/name[@revision]``, or
+        ``org/name`` on the Hugging Face Hub with ``revision`` (a branch, tag or full commit hash; default
+        "main"). An existing local path always wins over a Hub repo of the same name. ``options`` and
+        ``settings`` as for ``Matter``.
+
+        Raises WeightsError (not found, not downloadable, failing its sha256 check), ValueError (a setting out
+        of range), RuntimeSetupError (onnxruntime cannot run the weights)."""
+        return cls(resolve(source, revision=revision), options, **settings)
 
     def __call__(self, image: ImageLike, coarse_mask: ImageLike | None = None) -> Matte:
-        """Matte one image of any size and mode. With ``coarse_mask`` (same size, white = person) the
-        mask goes through QUN + MRN and MPN is skipped (the paper's refinement of coarse annotations)."""
+        """Matte one image of any size and mode.
+
+        ``image``: a path, bytes, a binary file object, a PIL image or a numpy array ((H, W), (H, W, 1),
+        (H, W, 3) or (H, W, 4); uint8, uint16, or float in [0, 1]); colour profiles are converted to sRGB,
+        EXIF orientation applied, and the input's own alpha bounds the result. ``coarse_mask``: the same
+        kinds, the image's size, white = person (float arrays in [0, 1]); it goes through QUN + MRN and
+        MPN is skipped (the paper's refinement of coarse annotations).
+
+        Raises ImageError (unreadable, corrupt, several frames, over ``max_pixels``, a float array with
+        NaN, inf or values outside [0, 1], a mask of another size)."""
         t: dict[str, float] = {}
         t0 = time.perf_counter()
-        rgb = load_rgb(image, self.max_pixels)
+        rgb, own_alpha = load_image(image, self.max_pixels)
         mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)
         t["decode"] = time.perf_counter() - t0
-        return self.matte_rgb(rgb, mask, t)
+        matte = self.matte_rgb(rgb, mask, t)
+        if own_alpha is not None:
+            np.minimum(matte.alpha, own_alpha, out=matte.alpha)  # what the input hid stays hidden
+        return matte
 
     def matte_rgb(self, rgb: np.ndarray, mask: np.ndarray | None = None, timings: dict[str, float] | None = None) -> Matte:
-        """As ``__call__`` on already decoded RGB uint8 (H, W, 3) and an optional float32 (H, W) mask."""
+        """As ``__call__`` on already decoded RGB uint8 (H, W, 3) and an optional float32 (H, W) mask in [0, 1]
+        (no input alpha here); ``timings`` receives the seconds of each step. Raises ImageError when the
+        mask's size is not the image's."""
         t = timings if timings is not None else {}
         h, w = rgb.shape[:2]
         if mask is not None and mask.shape != (h, w):
@@ -123,17 +160,17 @@ class Matter:
         return "mrn_large"
 
     def _runner(self, mrn: str):
-        return (BoundOrtRunner if self.binding else OrtRunner)(self.sessions, mrn, self.device)
+        return (BoundOrtRunner if self.binding else OrtRunner)(self.sessions, mrn, self.device, self.mpn_mask)
 
 
 class OrtRunner:
     """The chain's runner on plain onnxruntime sessions: numpy in, numpy out."""
 
-    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cpu") -> None:
-        self.sessions, self.mrn_name = sessions, mrn
+    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cpu", mpn_mask: str = "fg_mask") -> None:
+        self.sessions, self.mrn_name, self.mpn_mask = sessions, mrn, mpn_mask
 
     def mpn(self, image_lr):
-        return self.sessions["mpn"].run(["fg"], {"image_lr": image_lr})[0]
+        return self.sessions["mpn"].run([self.mpn_mask], {"image_lr": image_lr})[0]
 
     def qun(self, image_lr, mask):
         return self.sessions["qun"].run(["unified"], {"image_lr": image_lr, "mask": mask})[0]
@@ -147,10 +184,10 @@ class BoundOrtRunner:
     """The chain's runner with I/O binding: numpy inputs go up to the device once, masks stay there, and
     only MRN's outputs come back to the host as numpy."""
 
-    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cuda") -> None:
+    def __init__(self, sessions: dict, mrn: str = "mrn", device: str = "cuda", mpn_mask: str = "fg_mask") -> None:
         from semhm_models.runtime import import_ort
 
-        self.sessions, self.mrn_name, self.device = sessions, mrn, device
+        self.sessions, self.mrn_name, self.device, self.mpn_mask = sessions, mrn, device, mpn_mask
         self._to_device = import_ort().OrtValue.ortvalue_from_numpy
         self._uploaded: dict[int, object] = {}
 
@@ -173,7 +210,7 @@ class BoundOrtRunner:
         return io.get_outputs()
 
     def mpn(self, image_lr):
-        return self._bound("mpn", {"image_lr": image_lr}, {"masks": self.device, "fg": self.device})[1]
+        return self._bound("mpn", {"image_lr": image_lr}, {"masks": self.device, self.mpn_mask: self.device})[1]
 
     def qun(self, image_lr, mask):
         return self._bound("qun", {"image_lr": image_lr, "mask": mask}, {"unified": self.device})[0]
@@ -182,3 +219,43 @@ class BoundOrtRunner:
         # MRN's outputs come back to the host: the only download
         out = self._bound(self.mrn_name, {"image": image, "mask": mask}, {"fgr": "cpu", "alpha": "cpu"})
         return out[0].numpy(), out[1].numpy()
+
+
+def _options(options: RuntimeOptions | None, settings: dict) -> RuntimeOptions:
+    """``options`` with ``settings`` overridden; ValueError naming an unknown setting."""
+    unknown = sorted(set(settings) - {f.name for f in fields(RuntimeOptions)})
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r}: choose from {', '.join(f.name for f in fields(RuntimeOptions))}")
+    return replace(options or RuntimeOptions(), **settings)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_matter(model: str | None, revision: str | None, options: RuntimeOptions) -> Matter:
+    return Matter.from_pretrained(model, options, revision=revision)
+
+
+def remove(
+    image: ImageLike, coarse_mask: ImageLike | None = None, *, model: str | None = None, revision: str | None = None, **settings
+) -> Image.Image | bytes | np.ndarray:
+    """Cut the person out of ``image``, returning the input's own kind (as rembg does):
+
+    - numpy array in -> RGBA uint8 array (H, W, 4);
+    - bytes or a binary file object in -> PNG file bytes (RGBA);
+    - PIL image or path in -> PIL image, mode RGBA.
+
+    ``image`` and ``coarse_mask`` as for :meth:`Matter.__call__`; ``model`` and ``revision`` as ``source``
+    and ``revision`` of :meth:`Matter.from_pretrained` (None: the bundled weights); ``settings``: any
+    ``RuntimeOptions`` field (provider, precision, threads, max_side, max_pixels, binding). One ``Matter``
+    per distinct model and settings is made on first use and reused (the four most recent are kept).
+
+    Raises ImageError, WeightsError, RuntimeSetupError, and ValueError for an unknown or invalid setting."""
+    matter = _cached_matter(None if model is None else str(model), revision, _options(None, settings))
+    rgba = matter(image, coarse_mask).cutout()
+    if isinstance(image, np.ndarray):
+        return rgba
+    out = Image.fromarray(rgba, "RGBA")
+    if isinstance(image, (bytes, bytearray, memoryview)) or callable(getattr(image, "read", None)):
+        buf = io.BytesIO()
+        out.save(buf, "PNG")
+        return buf.getvalue()
+    return out

@@ -9,9 +9,10 @@ names, shapes and ranges: :mod:`semhm_models.contracts`.
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
-QUN_MASKS = ("all", "coarse", "none")
+QunMasks = Literal["all", "coarse", "none"]
+QUN_MASKS: tuple[str, ...] = get_args(QunMasks)
 """Which masks QUN unifies: ``all`` (MPN's and users' masks, the paper), ``coarse`` (users' masks only;
 MPN's go straight to MRN), ``none`` (never: the paper's 'without QUN' ablation)."""
 QUN_ALIASES = {"use": "all"}  # the old `evaluate --qun use|none` spelling, kept for one release

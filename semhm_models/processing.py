@@ -55,6 +55,7 @@ def finish(alpha: np.ndarray, fgr: np.ndarray, hw: tuple[int, int]) -> tuple[np.
 
 
 def to_uint8(a: np.ndarray) -> np.ndarray:
+    """Floats in [0, 1] (clipped) -> uint8 0..255, rounded to nearest; any shape."""
     return (np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
@@ -64,7 +65,9 @@ def cutout(alpha: np.ndarray, fg: np.ndarray) -> np.ndarray:
 
 
 def parse_color(spec: str) -> tuple[int, int, int]:
-    """'white', '#00ff00', '0,255,0' -> an RGB triple."""
+    """A colour name ('white'), '#rrggbb' or 'r,g,b' (0..255 each) -> an (r, g, b) tuple of ints 0..255.
+
+    Raises ValueError naming the colour when it cannot be read."""
     try:
         if "," in spec:
             r, g, b = (int(v) for v in spec.split(","))
@@ -77,7 +80,8 @@ def parse_color(spec: str) -> tuple[int, int, int]:
 
 
 def composite(alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray | tuple[int, int, int]) -> np.ndarray:
-    """RGB uint8 (H, W, 3): foreground over ``bg`` (an RGB triple, or an image resized to cover)."""
+    """RGB uint8 (H, W, 3): ``fg`` (float32 (H, W, 3) in [0, 1]) over ``bg`` with ``alpha`` (float32 (H, W) in
+    [0, 1]); ``bg`` an (r, g, b) tuple of 0..255, or an RGB uint8 (h, w, 3) image resized to cover."""
     h, w = alpha.shape
     if isinstance(bg, tuple):
         back = np.broadcast_to(np.asarray(bg, np.float32) / 255, (h, w, 3))
@@ -88,7 +92,7 @@ def composite(alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray | tuple[int, int
 
 
 def cover(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Resize uint8 RGB to cover ``hw`` and centre-crop."""
+    """RGB uint8 (h, w, 3) resized (antialiased) to cover ``hw`` = (H, W) and centre-cropped: (H, W, 3)."""
     h, w = rgb.shape[:2]
     s = max(hw[0] / h, hw[1] / w)
     nh, nw = max(hw[0], round(h * s)), max(hw[1], round(w * s))

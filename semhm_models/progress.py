@@ -13,6 +13,8 @@ T = TypeVar("T")
 
 
 def progress(items: Iterable[T], label: str, total: int | None = None, name: Callable[[T], str] | None = None) -> Iterator[T]:
+    """Yield ``items`` unchanged while drawing a bar with ``label`` and an ETA in seconds on a terminal's
+    stderr; ``total``: the count when ``items`` has no length; ``name(item)``: the current item's name."""
     items = list(items) if total is None and not hasattr(items, "__len__") else items
     n = total if total is not None else len(items)  # type: ignore[arg-type]
     tty = sys.stderr.isatty()

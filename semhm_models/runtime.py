@@ -6,14 +6,16 @@ import sys
 import warnings
 from importlib import metadata
 
+from semhm_models.contracts import MPN_MASK_OLD, OUTPUTS
 from semhm_models.errors import RuntimeSetupError
 from semhm_models.options import PROVIDER_CHOICES, env_threads
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+CPU = "CPUExecutionProvider"
 _ORT_DISTS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
 
 
 def installed_ort() -> list[str]:
+    """The onnxruntime distributions installed, as "name==version" strings (none, one, or a conflict)."""
     found = []
     for name in _ORT_DISTS:
         try:
@@ -24,7 +26,9 @@ def installed_ort() -> list[str]:
 
 
 def import_ort():
-    """Import onnxruntime, or say exactly what is wrong with the install."""
+    """Import onnxruntime, or say exactly what is wrong with the install.
+
+    Raises RuntimeSetupError when it is missing or when several onnxruntime packages share its folder."""
     found = installed_ort()
     if len(found) > 1:
         raise RuntimeSetupError(
@@ -46,20 +50,25 @@ def gpu_expected() -> bool:
 
 
 def provider_list(provider: str) -> list[str]:
+    """onnxruntime's provider names, in order of preference, for a choice of ``PROVIDER_CHOICES`` ("auto":
+    CUDA when onnxruntime lists it, else CPU). Raises RuntimeSetupError for another choice."""
     if provider not in PROVIDER_CHOICES:
         raise RuntimeSetupError(f"provider '{provider}': choose one of {', '.join(PROVIDER_CHOICES)}")
     if provider == "cpu":
-        return ["CPUExecutionProvider"]
+        return [CPU]
     if provider == "tensorrt":
-        return ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+        return ["TensorrtExecutionProvider", "CUDAExecutionProvider", CPU]
     if provider == "cuda" or (provider == "auto" and "CUDAExecutionProvider" in import_ort().get_available_providers()):
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+        return ["CUDAExecutionProvider", CPU]
+    return [CPU]
 
 
 def session_options(threads: int | None = None, arena: str = "on"):
-    """``arena``: "on" (fast: 2.5x at 1080p on CPU) or "off" (for very large images: the arena keeps the
-    largest image's peak allocated, 5.6 GB at 4K against 1.5 GB without)."""
+    """onnxruntime session options: all graph optimisations, quiet logs, ``threads`` intra-op CPU threads
+    (None: ``SEMHM_THREADS`` or all cores). ``arena``: "on" (fast: 2.5x at 1080p on CPU) or "off" (for very
+    large images: the arena keeps the largest image's peak allocated, 5.6 GB at 4K against 1.5 GB without).
+
+    Raises RuntimeSetupError (onnxruntime missing) and ValueError (a bad ``SEMHM_THREADS``)."""
     ort = import_ort()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -74,8 +83,12 @@ def session_options(threads: int | None = None, arena: str = "on"):
 
 
 def create_session(path: str, provider: str = "auto", threads: int | None = None, arena: str = "on"):
-    """A session on the chosen provider. A requested GPU provider that does not work is an error; an
-    expected one (onnxruntime-gpu installed, provider 'auto') that falls back to CPU is a loud warning."""
+    """An onnxruntime session for the ONNX file ``path`` on ``provider`` (a ``PROVIDER_CHOICES`` value), as
+    :func:`session_options` sets it up. An expected GPU (onnxruntime-gpu installed, provider 'auto') that
+    falls back to CPU is a loud warning (RuntimeWarning and a line on stderr).
+
+    Raises RuntimeSetupError when onnxruntime cannot load the file, or a requested "cuda"/"tensorrt" falls
+    back to the CPU."""
     ort = import_ort()
     wanted = provider_list(provider)
     try:
@@ -83,13 +96,13 @@ def create_session(path: str, provider: str = "auto", threads: int | None = None
     except Exception as e:  # onnxruntime raises its own exception types
         raise RuntimeSetupError(f"{path}: onnxruntime could not load the model with {wanted}: {e}") from None
     got = sess.get_providers()[0]
-    if wanted[0] != "CPUExecutionProvider" and got == "CPUExecutionProvider":
+    if wanted[0] != CPU and got == CPU:
         msg = f"{wanted[0]} does not work here; the session fell back to CPU (run `semhm doctor`)"
         if provider in ("cuda", "tensorrt"):
             raise RuntimeSetupError(msg + ". Use --provider cpu to run on the CPU on purpose.")
         warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)
         print("semhm: WARNING: " + msg, file=sys.stderr)
-    elif provider == "auto" and gpu_expected() and got == "CPUExecutionProvider":
+    elif provider == "auto" and gpu_expected() and got == CPU:
         msg = "onnxruntime-gpu is installed but no GPU provider works; running on CPU (run `semhm doctor`)"
         warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)
         print("semhm: WARNING: " + msg, file=sys.stderr)
@@ -97,7 +110,8 @@ def create_session(path: str, provider: str = "auto", threads: int | None = None
 
 
 def working_providers(model_path: str) -> dict[str, str]:
-    """Each provider onnxruntime lists, tried by creating a real session: 'ok' or the reason it fails."""
+    """Each provider onnxruntime lists, tried by creating a real session on ``model_path``: provider name ->
+    "ok", "fell back to ..." or "fails: <reason>". Raises RuntimeSetupError when onnxruntime is missing."""
     ort = import_ort()
     out = {}
     for name in ort.get_available_providers():
@@ -107,3 +121,10 @@ def working_providers(model_path: str) -> dict[str, str]:
         except Exception as e:  # noqa: BLE001 - every failure is a diagnosis here
             out[name] = f"fails: {str(e).splitlines()[0][:160]}"
     return out
+
+
+def mpn_mask_output(session) -> str:
+    """The name of an mpn.onnx session's one-channel foreground-mask output: "fg_mask", or "fg" in files
+    exported before the rename."""
+    names = {o.name for o in session.get_outputs()}
+    return OUTPUTS["mpn"][1] if OUTPUTS["mpn"][1] in names else MPN_MASK_OLD

@@ -8,11 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
 from semhm_models import weights
 from semhm_models.errors import WeightsError
+from tests.conftest import ROOT
 from tests.hubserver import Hub
 
 
@@ -52,7 +54,7 @@ def test_unknown_qun_masks_is_refused(tiny_weights, tmp_path):
     w = copy(tiny_weights, tmp_path / "q")
     m = json.loads((w / "manifest.json").read_text())
     (w / "manifest.json").write_text(json.dumps(m | {"qun_masks": "some"}))
-    with pytest.raises(WeightsError, match="manifest.json: qun_masks is 'some', expected all or coarse"):
+    with pytest.raises(WeightsError, match="manifest.json: field 'qun_masks': expected all or coarse or none, got \"some\""):
         weights.resolve(str(w))
 
 
@@ -112,3 +114,84 @@ def test_hf_download_pinned_cached_and_offline(tiny_weights, tmp_path, photo):
     assert (tmp_path / "o2" / "photo.png").exists()
     r = _semhm(["download", "hf://semhm/never-fetched@main"], env)
     assert r.returncode == 1 and "not in the local cache" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "hf://org/name@../../outside",
+        "hf://org/name@main/../../x",
+        "hf://org/name@/abs",
+        "hf://org/name@a\\b",
+        "hf://org/name@a//b",
+        "hf://org/na..me",
+        "hf://org--x/name",
+        "hf://a/b/c",
+        "hf://justaname",
+        "hf://org/name.git",
+    ],
+)
+def test_hf_repo_ids_and_revisions_are_checked(source):
+    with pytest.raises(WeightsError, match="expected hf://org/name|revision"):
+        weights.parse_hf(source)
+
+
+def test_hf_sources_parse():
+    assert weights.parse_hf("hf://org/name") == ("org/name", "main")
+    assert weights.parse_hf("hf://org/name@refs/pr/1") == ("org/name", "refs/pr/1")
+    assert weights.parse_hf("org/name", revision="v1") == ("org/name", "v1")
+    with pytest.raises(WeightsError, match="two revisions"):
+        weights.parse_hf("hf://org/name@a", revision="b")
+
+
+def _py(code: str, env, cwd=None) -> subprocess.CompletedProcess:
+    env = env | {"PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_from_pretrained_org_name_with_revision_and_local_path_wins(tiny_weights, tmp_path):
+    files = {p.name: p.read_bytes() for p in tiny_weights.iterdir()}
+    code = (
+        "import sys; from semhm_models import Matter; "
+        "print(Matter.from_pretrained(sys.argv[1], revision=sys.argv[2] or None, provider='cpu').weights.folder)"
+    )
+    with Hub() as hub:
+        sha = hub.commit("semhm/tiny", files)
+        env = _env(hub.url, tmp_path / "cache")
+        r = _py(code.replace("sys.argv[1]", "'semhm/tiny'").replace("sys.argv[2]", repr(sha)), env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert str(tmp_path / "cache") in r.stdout and sha in r.stdout
+        # a local folder of the same name wins, and then a revision is an error
+        shutil.copytree(tiny_weights, tmp_path / "semhm" / "tiny")
+        r = _py(code.replace("sys.argv[1]", "'semhm/tiny'").replace("sys.argv[2]", "''"), env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "semhm/tiny"
+        requests = len(hub.requests)
+        r = _py(code.replace("sys.argv[1]", "'semhm/tiny'").replace("sys.argv[2]", "'main'"), env, cwd=tmp_path)
+        assert r.returncode == 1 and "a local folder has no revision" in r.stderr
+        assert len(hub.requests) == requests
+
+
+def test_traversing_revision_writes_nothing_outside_the_cache(tiny_weights, tmp_path):
+    files = {p.name: p.read_bytes() for p in tiny_weights.iterdir()}
+    with Hub() as hub:
+        hub.commit("semhm/tiny", files)
+        env = _env(hub.url, tmp_path / "c" / "cache")
+        r = _py("from semhm_models import weights; weights.resolve('hf://semhm/tiny@../../../escaped')", env, cwd=tmp_path)
+        assert r.returncode == 1 and "WeightsError" in r.stderr and "revision" in r.stderr
+        assert not hub.requests
+    assert not any(tmp_path.iterdir())  # no cache made, nothing escaped
+
+
+def test_offline_download_fails_at_once(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: connection refused, as offline
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = _env(f"http://127.0.0.1:{port}", tmp_path / "cache")
+    t0 = time.monotonic()
+    r = _py("from semhm_models import weights; weights.resolve('hf://semhm/tiny@main')", env)
+    assert time.monotonic() - t0 < 15  # huggingface_hub alone retries for ~25 s
+    assert r.returncode == 1 and "not in the local cache and the Hub cannot be reached" in r.stderr
+    assert "Retrying" not in r.stderr

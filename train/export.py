@@ -154,7 +154,6 @@ def export(
     stages = files.pop("fp32")
     extra = {
         "name": "semhm",
-        "version": "0.1.0",
         "inputs": {
             "contract": "semhm_models/contracts.py",
             "mpn_size": list(MPN_SIZE),
@@ -184,7 +183,7 @@ def parity(
     from semhm_models.runtime import create_session
 
     g = torch.Generator().manual_seed(seed)
-    tta = weights.read_manifest(Path(onnx_dir)).get("mpn_tta", "none")
+    tta = weights.read_manifest(Path(onnx_dir)).mpn_tta
     res = {}
     for stage in contracts.STAGES:
         net = load_stage(stage, {"mpn": mpn_from, "qun": qun_from}.get(stage) or run)
