@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         w = weights.resolve(args.model)
         print(
-            f"weights: {w.source} at {w.folder}: {len(w.manifest['files'])} files, sha256 ok, "
-            f"version {w.manifest.get('version')}, precisions {', '.join(w.precisions)}"
+            f"weights: {w.source} at {w.folder}: {len(w.manifest.files)} files, sha256 ok, "
+            f"version {w.manifest.version}, precisions {', '.join(w.precisions)}"
         )
-        met = w.manifest.get("metrics", {}).get("validation", {})
+        met = w.manifest.info.get("metrics", {}).get("validation", {})
         if met:
             print(f"weights metrics (validation): {json.dumps(met)}")
     except SemhmError as e:

@@ -20,5 +20,5 @@ def run(args: argparse.Namespace) -> int:
     if not args.source.startswith("hf://"):
         raise SemhmError(f"{args.source}: download takes hf://org/name@revision")
     w = weights.resolve(args.source, cache_dir=args.cache_dir)
-    print(f"{w.source}: verified {len(w.manifest['files'])} files in {w.folder}")
+    print(f"{w.source}: verified {len(w.manifest.files)} files in {w.folder}")
     return 0
