@@ -1,10 +1,10 @@
-"""Load test of the web demo: N simultaneous requests against `python -m demo` on 127.0.0.1.
+"""Load test of the web demo: N simultaneous requests against `python -m semhm_models.demo` on 127.0.0.1.
 
 Starts the demo in a subprocess (bundled weights unless --model), fires N requests at once through
 gradio_client, and reports completions, latency percentiles and the server's peak RSS (VmHWM).
 Only 127.0.0.1 is ever contacted; the run is bounded by --timeout.
 
-    python benchmarks/demo_load.py --requests 20 --json docs/demo_load.json
+    python -m benchmarks.demo_load --requests 20 --json docs/demo_load.json
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the demo package, from a checkout
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -34,16 +33,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=20)
     p.add_argument("--model", default=None)
-    p.add_argument("--image", default=str(ROOT / "demo" / "examples" / "p3m_p_07141906.jpg"))
+    p.add_argument("--image", default=str(ROOT / "semhm_models" / "demo" / "examples" / "p3m_p_07141906.jpg"))
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--json", default=None)
     a = p.parse_args()
     from gradio_client import Client, handle_file
 
-    from demo.app import free_port
+    from tests.net import free_port
 
     port = free_port()
-    cmd = [sys.executable, "-m", "demo", "--port", str(port)] + (["--model", a.model] if a.model else [])
+    cmd = [sys.executable, "-m", "semhm_models.demo", "--port", str(port)] + (["--model", a.model] if a.model else [])
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -22,7 +22,7 @@ from PIL import Image
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
 STAGES = ("decode", "pre", "mpn", "qun", "mrn", "post")
-EXAMPLE = Path(__file__).resolve().parents[1] / "demo" / "examples" / "p3m_p_07141906.jpg"
+EXAMPLE = Path(__file__).resolve().parent / "demo" / "examples" / "p3m_p_07141906.jpg"
 
 
 def _photo(w: int, h: int) -> bytes:

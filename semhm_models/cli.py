@@ -327,11 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         from semhm_models.bench import main as bench_main
 
         return bench_main(argv[1:])
-    if argv[:1] == ["demo"]:  # the web demo, from a checkout or with the demo/ folder installed
+    if argv[:1] == ["demo"]:  # the web demo (needs gradio)
         try:
-            from demo.app import main as demo_main
+            from semhm_models.demo.app import main as demo_main
         except ImportError as e:
-            print(f"error: the demo needs gradio and the demo/ folder: pip install -e '.[demo]' ({e})", file=sys.stderr)
+            print(f"error: the demo needs gradio: pip install -e '.[demo]' ({e})", file=sys.stderr)
             return 1
         return demo_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -12,12 +12,12 @@ from PIL import Image
 gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from demo.app import build, free_port  # noqa: E402
-from demo.browser import CHROMIUM, cut_out_in_browser  # noqa: E402
+from semhm_models.demo.app import EXAMPLES, build  # noqa: E402
 from semhm_models.processing import to_uint8  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.browser import CHROMIUM, cut_out_in_browser  # noqa: E402
+from tests.net import free_port  # noqa: E402
 
-EXAMPLE = ROOT / "demo" / "examples" / "ccp_1029.jpg"
+EXAMPLE = EXAMPLES / "ccp_1029.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_real_browser_upload_click_download(app_url, matter, tmp_path):
 
 def test_refine_with_a_painted_mask(matter, tmp_path):
     """The UI's refine: strokes painted over the photo in the image editor become the coarse mask."""
-    from demo.app import Demo
+    from semhm_models.demo.app import Demo
 
     d = Demo(matter)
     layer = np.zeros((596, 400, 4), np.uint8)

@@ -87,7 +87,7 @@ def test_in_real_gimp3(tmp_path):
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        src = ROOT / "demo" / "examples" / "ccp_1288.jpg"
+        src = ROOT / "semhm_models" / "demo" / "examples" / "ccp_1288.jpg"
         Image.open(src).convert("RGB").save(work / "photo.png")
         script = (
             "set -e; /opt/semhm/bin/python -m semhm_models.cli gimp install >/dev/null; "

@@ -1,6 +1,6 @@
 """Drive the demo in a real browser (Debian's chromium through playwright; never a downloaded browser):
 upload a photo, cut it out, download the RGBA PNG, take a screenshot. Used by the test and by
-``python -m demo.browser`` (which refreshes docs/demo.png with the bundled weights)."""
+``python -m tests.browser`` (which refreshes docs/demo.png with the bundled weights)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def cut_out_in_browser(url: str, image: Path, download: Path, screenshot: Path) 
 def main() -> int:
     import tempfile
 
-    from demo.app import EXAMPLES, build, free_port
     from semhm_models import Matter
+    from semhm_models.demo.app import EXAMPLES, build
+    from tests.net import free_port
 
     port = free_port()
     app = build(Matter.from_pretrained())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -26,13 +25,6 @@ BACKGROUNDS = ("transparent", "colour", "image", "blur")
 PREVIEW_SIDE = 1600  # previews are capped; downloads are always full resolution
 CONCURRENCY = 2  # images matted at once: bounds CPU and memory; the rest wait in the queue
 QUEUE_SIZE = 64
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (for tests and benchmarks that start the demo)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
