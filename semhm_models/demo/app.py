@@ -1,20 +1,36 @@
 """Gradio web demo over semhm_models: matte a photo, or refine a rough mask, and download the results.
 
 The model is loaded once at start; requests share it through a bounded queue. Handlers are plain
-functions (``matte``, ``refine``) that the UI and the API (``api_name`` "matte" and "refine") both call."""
+methods (``Demo.matte``, ``Demo.refine``) that the UI and the API (``api_name`` "matte" and "refine")
+both call. Uploads arrive as the user's own file (``gr.File``), so semhm's decoding sees the original
+(16-bit, alpha, ICC, EXIF), and their size is checked from the header before anything is decoded.
+
+Resources are bounded: uploads up to ``MAX_UPLOAD``; decoded pixels in flight up to ``BUDGET_PIXELS``
+(large images wait for each other instead of adding up); photos over ``WORK_PIXELS`` are matted at a
+reduced size; result files are kept for ``KEEP_REQUESTS`` requests or ``KEEP_SECONDS`` and removed at
+shutdown, and Gradio's own cache likewise (``delete_cache``)."""
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import math
 import os
+import shutil
+import signal
 import tempfile
+import threading
 import time
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageFilter  # noqa: E402
+from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
 
 from semhm_models import Matter, SemhmError  # noqa: E402
 from semhm_models import processing as pp  # noqa: E402
@@ -22,99 +38,227 @@ from semhm_models.images import load_mask, load_rgb  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "examples"
 BACKGROUNDS = ("transparent", "colour", "image", "blur")
-PREVIEW_SIDE = 1600  # previews are capped; downloads are always full resolution
-CONCURRENCY = 2  # images matted at once: bounds CPU and memory; the rest wait in the queue
+DEFAULT_COLOUR = "#00b140"  # a green that shows on the page's white and on the checkerboard
+PREVIEW_SIDE = 1600  # previews are capped; downloads are at the matted resolution
+CONCURRENCY = 2  # requests run at once; the rest wait in the queue
 QUEUE_SIZE = 64
+MAX_UPLOAD = "100mb"  # Gradio refuses larger uploads before storing them
+MAX_SIDE = 2048  # MRN's working side in the demo (bounds its memory; the CLI's default is 4096)
+WORK_PIXELS = 16_000_000  # larger photos are matted at this many pixels (aspect kept); `semhm matte` does full size
+BUDGET_PIXELS = 32_000_000  # decoded pixels in flight over all requests: a 99 MP upload holds all of it
+KEEP_REQUESTS = 32  # result folders kept (older ones are deleted) ...
+KEEP_SECONDS = 3600  # ... and none older than this
+DELETE_CACHE = (600, 3600)  # Gradio's cache: every 10 min, files older than 1 h; all of it at shutdown
+
+
+class PixelBudget:
+    """A semaphore counted in pixels: ``hold(n)`` waits until ``n`` more pixels fit under ``capacity``.
+    A request over the capacity takes all of it (it runs alone, never refused here)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        n = min(max(pixels, 1), self.capacity)
+        with self._cond:
+            self._cond.wait_for(lambda: self.used + n <= self.capacity)
+            self.used += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= n
+                self._cond.notify_all()
+
+
+class Outputs:
+    """Result files: one new folder per request under a private temp folder; only the newest ``keep``
+    folders, none older than ``max_age`` seconds, and nothing after ``close()`` (also run at exit)."""
+
+    def __init__(self, keep: int = KEEP_REQUESTS, max_age: float = KEEP_SECONDS) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="semhm-demo-"))
+        self.keep, self.max_age = keep, max_age
+        self._folders: deque[tuple[float, Path]] = deque()
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def folder(self) -> Path:
+        now = time.monotonic()
+        with self._lock:
+            while self._folders and (len(self._folders) >= self.keep or now - self._folders[0][0] > self.max_age):
+                shutil.rmtree(self._folders.popleft()[1], ignore_errors=True)
+            d = Path(tempfile.mkdtemp(dir=self.root))
+            self._folders.append((now, d))
+        return d
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def header_size(path: str, max_pixels: int) -> tuple[int, int]:
+    """(width, height) read from the file's header only; a web user's message (no server path) if the
+    file is not an image or has more than ``max_pixels``. Raises gradio.Error."""
+    import gradio as gr
+
+    name, limit = Path(path).name, f"{max_pixels / 1e6:.0f} megapixels"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+    except Image.DecompressionBombError:  # Pillow's own guard (over twice its limit): far too large
+        raise gr.Error(f"{name}: this image is far too large; the demo takes up to {limit}. Please upload a smaller image.") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise gr.Error(f"{name}: this file is not an image, or in a format semhm cannot read.") from None
+    if w * h > max_pixels:
+        size = f"{w}x{h} ({w * h / 1e6:.0f} megapixels)"
+        raise gr.Error(f"{name}: this image is {size}; the demo takes up to {limit}. Please upload a smaller image.")
+    return w, h
 
 
 def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
-    y, x = np.mgrid[0:h, 0:w]
+    y, x = np.ogrid[0:h, 0:w]
     c = np.where(((y // cell) + (x // cell)) % 2 == 0, 235, 190).astype(np.uint8)
     return np.dstack([c, c, c])
 
 
-def preview(rgb: np.ndarray) -> np.ndarray:
-    im = Image.fromarray(rgb)
-    im.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    return np.asarray(im)
+def preview_size(h: int, w: int) -> tuple[int, int]:
+    s = min(1.0, PREVIEW_SIDE / max(h, w))
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def reduced_size(h: int, w: int, pixels: int = WORK_PIXELS) -> tuple[int, int]:
+    s = min(1.0, math.sqrt(pixels / (h * w)))
+    return max(1, int(h * s)), max(1, int(w * s))
+
+
+def status_line(size: tuple[int, int], source: tuple[int, int], seconds: float, provider: str, work_pixels: int = WORK_PIXELS) -> str:
+    """The one status line shown after a matte (and returned as "status" by the API)."""
+    (h, w), (sh, sw) = size, source
+    where = provider.replace("ExecutionProvider", "")
+    line = f"**{w}x{h}** px matted in **{seconds:.2f} s** on **{where}**"
+    if (h, w) != (sh, sw):
+        line += f" (reduced from {sw}x{sh}: the demo mattes up to {work_pixels / 1e6:g} MP; `semhm matte` works at full size)"
+    # "no person found" belongs here once Matte reports it (issue 15/16, core): one place for every status.
+    return line
 
 
 class Demo:
-    def __init__(self, matter: Matter) -> None:
-        self.matter = matter
-        self.out = Path(tempfile.mkdtemp(prefix="semhm-demo-"))
+    """The demo's handlers over one shared ``Matter``. Every error reaches the web user as a
+    ``gradio.Error`` whose message names the uploaded file by its own name, never a server path."""
 
-    def _save(self, arr: np.ndarray, stem: str, kind: str) -> str:
-        d = Path(tempfile.mkdtemp(dir=self.out))  # one folder per request: concurrent requests never collide
-        path = d / f"{stem}_{kind}.png"
-        Image.fromarray(arr).save(path)
+    def __init__(
+        self, matter: Matter, budget: PixelBudget | None = None, outputs: Outputs | None = None, work_pixels: int = WORK_PIXELS
+    ) -> None:
+        self.matter = matter
+        self.work_pixels = work_pixels
+        self.budget = budget or PixelBudget(BUDGET_PIXELS)
+        self.outputs = outputs or Outputs()
+
+    def _save(self, folder: Path, arr: np.ndarray, stem: str, kind: str) -> str:
+        path = folder / f"{stem}_{kind}.png"
+        Image.fromarray(arr).save(path, compress_level=3)
         return str(path)
 
+    def _photo(self, path: str) -> tuple[np.ndarray, tuple[int, int]]:
+        """semhm's own decoding of the upload, reduced to WORK_PIXELS; also the source (H, W)."""
+        rgb = load_rgb(path, self.matter.max_pixels)
+        source = rgb.shape[:2]
+        return pp.resize_rgb(rgb, reduced_size(*source, self.work_pixels)), source
+
     def _background(self, rgb: np.ndarray, mode: str, colour: str, bg_image: str | None):
+        import gradio as gr
+
         if mode == "transparent":
             return None
         if mode == "colour":
-            return pp.parse_color(colour or "white")
+            return pp.parse_color(colour or DEFAULT_COLOUR)
         if mode == "image":
             if not bg_image:
-                raise SemhmError("choose a background image, or another background")
-            return load_rgb(bg_image, self.matter.max_pixels)
+                raise gr.Error("Choose a background image, or another background.")
+            return pp.cover(load_rgb(bg_image, self.matter.max_pixels), rgb.shape[:2])
         if mode == "blur":
             radius = max(2, max(rgb.shape[:2]) // 60)
             return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius)))
-        raise SemhmError(f"background '{mode}': choose one of {', '.join(BACKGROUNDS)}")
+        raise gr.Error(f"Background '{mode}': choose one of {', '.join(BACKGROUNDS)}.")
 
-    def _results(self, rgb, matte, stem, mode, colour, bg_image, t0):
+    def _results(self, rgb, matte, source, stem, mode, colour, bg_image, t0):
         bg = self._background(rgb, mode, colour, bg_image)
+        folder = self.outputs.folder()
         cutout = matte.cutout()
+        cut_png = self._save(folder, cutout, stem, "cutout")
+        comp_png = cut_png if bg is None else self._save(folder, matte.composite(bg), stem, "composite")
+        del cutout
         alpha8 = pp.to_uint8(matte.alpha)
-        h, w = alpha8.shape
-        board = pp.composite(matte.alpha, matte.foreground, checkerboard(h, w))
-        comp = cutout if bg is None else matte.composite(bg)
-        status = (
-            f"**{w}x{h}** px matted at full resolution in **{time.perf_counter() - t0:.2f} s** "
-            f"on **{self.matter.provider.replace('ExecutionProvider', '')}**"
-        )
-        return (
-            preview(board),
-            preview(alpha8),
-            preview(comp),
-            self._save(cutout, stem, "cutout"),
-            self._save(alpha8, stem, "alpha"),
-            self._save(comp, stem, "composite"),
-            status,
-        )
+        alpha_png = self._save(folder, alpha8, stem, "alpha")
+        # previews from small copies: a full-resolution checkerboard composite would double the memory
+        hw = preview_size(*alpha8.shape)
+        small_alpha = pp.resize_plane(matte.alpha, hw)
+        small_fg = np.stack([pp.resize_plane(matte.foreground[..., c], hw) for c in range(3)], axis=-1)
+        board = pp.composite(small_alpha, small_fg, checkerboard(*hw))
+        if bg is None:
+            comp = pp.cutout(small_alpha, small_fg)
+        else:
+            comp = pp.composite(small_alpha, small_fg, pp.resize_rgb(bg, hw) if isinstance(bg, np.ndarray) else bg)
+        status = status_line(alpha8.shape, source, time.perf_counter() - t0, self.matter.provider, self.work_pixels)
+        return board, pp.to_uint8(small_alpha), comp, cut_png, alpha_png, comp_png, status
 
-    def matte(self, image: str | None, background: str = "transparent", colour: str = "#ffffff", bg_image: str | None = None):
-        """Photo -> (cutout on checkerboard, alpha, composite, cutout PNG, alpha PNG, composite PNG, status)."""
+    @contextmanager
+    def _request(self, *files: str | None) -> Iterator[None]:
+        """Header checks, then a hold on the pixel budget for the files' pixels; every semhm error
+        becomes a web message that names files by their own name."""
+        import gradio as gr
+
+        pixels = sum(w * h for w, h in (header_size(f, self.matter.max_pixels) for f in files if f))
+        try:
+            with self.budget.hold(pixels):
+                yield
+        except (SemhmError, ValueError, OSError) as e:
+            raise gr.Error(_user_message(e, *files)) from None
+
+    def show(self, image: str | None) -> np.ndarray | None:
+        """The upload as semhm decodes it (EXIF, 16-bit, alpha), for the page: RGB uint8, at most PREVIEW_SIDE."""
+        if not image:
+            return None
+        with self._request(image):
+            rgb = load_rgb(image, self.matter.max_pixels)
+            return pp.resize_rgb(rgb, preview_size(*rgb.shape[:2]))
+
+    def matte(self, image: str | None, background: str = "transparent", colour: str = DEFAULT_COLOUR, bg_image: str | None = None):
+        """Photo file -> (cutout on checkerboard, alpha, composite previews; cutout, alpha, composite PNG paths; status)."""
         import gradio as gr
 
         if not image:
             raise gr.Error("Upload a photo first (or pick an example).")
         t0 = time.perf_counter()
-        try:
-            rgb = load_rgb(image, self.matter.max_pixels)
+        with self._request(image, bg_image if background == "image" else None):
+            rgb, source = self._photo(image)
             matte = self.matter.matte_rgb(rgb)
-            return self._results(rgb, matte, Path(image).stem, background, colour, bg_image, t0)
-        except (SemhmError, ValueError, OSError) as e:
-            raise gr.Error(_user_message(e, image)) from None
+            return self._results(rgb, matte, source, Path(image).stem, background, colour, bg_image, t0)
 
     def refine(
-        self, image: str | None, mask: str | None, background: str = "transparent", colour: str = "#ffffff", bg_image: str | None = None
+        self,
+        image: str | None,
+        mask: str | None,
+        background: str = "transparent",
+        colour: str = DEFAULT_COLOUR,
+        bg_image: str | None = None,
     ):
-        """Photo + rough mask (white = person) -> the user's mask, the refined results, status."""
+        """Photo + rough mask files (white = person) -> the user's mask, the refined results, status."""
         import gradio as gr
 
         if not image or not mask:
             raise gr.Error("Give both a photo and a rough mask.")
         t0 = time.perf_counter()
-        try:
-            rgb = load_rgb(image, self.matter.max_pixels)
-            m = load_mask(mask, rgb.shape[:2], self.matter.max_pixels)
+        with self._request(image, mask, bg_image if background == "image" else None):
+            rgb, source = self._photo(image)
+            m = pp.resize_plane(load_mask(mask, source, self.matter.max_pixels), rgb.shape[:2])
             matte = self.matter.matte_rgb(rgb, m)
-            return (preview(pp.to_uint8(m)), *self._results(rgb, matte, Path(image).stem, background, colour, bg_image, t0))
-        except (SemhmError, ValueError, OSError) as e:
-            raise gr.Error(_user_message(e, image)) from None
+            user_mask = pp.to_uint8(pp.resize_plane(m, preview_size(*m.shape)))
+            return (user_mask, *self._results(rgb, matte, source, Path(image).stem, background, colour, bg_image, t0))
 
     def refine_painted(self, editor: dict | None, mask_upload: str | None, background: str, colour: str, bg_image: str | None):
         """The UI's refine: the mask is painted over the photo (any colour), or uploaded."""
@@ -124,44 +268,63 @@ class Demo:
             raise gr.Error("Upload a photo into the editor first.")
         photo = editor["background"]
         if mask_upload:
-            mask_path = mask_upload
-        else:
-            painted = [np.asarray(Image.open(layer).convert("RGBA"))[..., 3] for layer in editor.get("layers") or []]
-            if not painted or not any(p.any() for p in painted):
-                raise gr.Error("Paint over the person with the brush, or upload a mask.")
-            mask = np.max(np.stack(painted), axis=0)
-            mask_path = self._save(np.where(mask > 0, 255, 0).astype(np.uint8), "painted", "mask")
-        return self.refine(photo, mask_path, background, colour, bg_image)
+            return self.refine(photo, mask_upload, background, colour, bg_image)
+        painted = [np.asarray(Image.open(layer).convert("RGBA"))[..., 3] for layer in editor.get("layers") or []]
+        if not painted or not any(p.any() for p in painted):
+            raise gr.Error("Paint over the person with the brush, or upload a mask.")
+        mask = np.where(np.max(np.stack(painted), axis=0) > 0, 255, 0).astype(np.uint8)
+        return self.refine(photo, self._save(self.outputs.folder(), mask, "painted", "mask"), background, colour, bg_image)
 
 
-def _user_message(e: Exception, image: str) -> str:
+def _user_message(e: Exception, *files: str | None) -> str:
+    """The error's text with every server path replaced by the file's own name."""
     msg = str(e)
-    # Gradio stores uploads under a temporary name: show the problem, not the temporary path
-    return msg.replace(str(image), Path(image).name) if image else msg
+    for f in sorted(filter(None, files), key=len, reverse=True):
+        msg = msg.replace(str(f), Path(f).name)
+    return msg
 
 
-def build(matter: Matter):
+CSS = """
+#colour input, #colour button, #r_colour input, #r_colour button {
+  border: 1px solid #6b7280 !important; min-width: 3em; min-height: 1.6em;
+}
+"""
+
+
+def _background_inputs(gr) -> tuple:
+    """Background choice, colour (shown for "colour") and image (shown for "image")."""
+    background = gr.Radio(BACKGROUNDS, value="transparent", label="Background")
+    colour = gr.ColorPicker(value=DEFAULT_COLOUR, label="Background colour", visible=False)
+    bg_image = gr.File(label="Background image", file_count="single", file_types=None, visible=False, height=90)
+    shown = lambda m: (gr.update(visible=m == "colour"), gr.update(visible=m == "image"))  # noqa: E731
+    background.change(shown, background, [colour, bg_image], api_name=False)
+    return background, colour, bg_image
+
+
+def build(matter: Matter, outputs: Outputs | None = None):
+    """The Gradio app (not launched) over ``matter``: launch it with ``launch(app, ...)`` so the upload
+    limit applies. Raises ImportError without gradio."""
     import gradio as gr
 
-    d = Demo(matter)
+    d = Demo(matter, outputs=outputs)
     examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
-    with gr.Blocks(title="semhm: semantic human matting", delete_cache=(3600, 3600)) as app:
+    with gr.Blocks(title="semhm: semantic human matting", delete_cache=DELETE_CACHE) as app:
         gr.Markdown(
             "# semhm: cut out people, hair included\n"
-            "Upload or paste a photo of a person. semhm predicts a mask (MPN) and refines it into an alpha matte with "
-            "clean foreground colours at full resolution (MRN); a rough mask of yours is first unified by QUN."
+            "Upload a photo of a person. semhm predicts a mask (MPN) and refines it into an alpha matte with "
+            "clean foreground colours (MRN); a rough mask of yours is first unified by QUN."
         )
         with gr.Tab("Cut out"):
             with gr.Row():
                 with gr.Column():
-                    image = gr.Image(label="Photo", type="filepath", sources=["upload", "clipboard"], elem_id="photo")
-                    background = gr.Radio(BACKGROUNDS, value="transparent", label="Background")
-                    colour = gr.ColorPicker(value="#ffffff", label="Background colour")
-                    bg_image = gr.Image(label="Background image", type="filepath", sources=["upload", "clipboard"])
+                    image = gr.File(label="Photo (your file, as it is)", file_count="single", elem_id="photo", height=90)
+                    seen = gr.Image(label="Photo", interactive=False, elem_id="seen", height=360)
+                    background, colour, bg_image = _background_inputs(gr)
+                    colour.elem_id, bg_image.elem_id = "colour", "bg_image"
                     run = gr.Button("Cut out", variant="primary", elem_id="run")
                     gr.Examples(examples, inputs=image, label="Examples (CCP, Apache-2.0; P3M, MIT)")
                 with gr.Column():
-                    status = gr.Markdown(elem_id="status")
+                    status = gr.Markdown(label="status", elem_id="status")
                     board = gr.Image(label="Cutout", interactive=False, format="png")
                     with gr.Row():
                         alpha = gr.Image(label="Alpha matte", interactive=False, format="png")
@@ -170,6 +333,7 @@ def build(matter: Matter):
                         dl_cut = gr.DownloadButton("Cutout PNG (RGBA)", elem_id="dl_cutout")
                         dl_alpha = gr.DownloadButton("Alpha PNG", elem_id="dl_alpha")
                         dl_comp = gr.DownloadButton("Composite PNG", elem_id="dl_composite")
+            image.change(d.show, image, seen, api_name=False)
             outs = [board, alpha, comp, dl_cut, dl_alpha, dl_comp, status]
             run.click(d.matte, [image, background, colour, bg_image], outs, api_name="matte")
         with gr.Tab("Refine a rough mask"):
@@ -177,13 +341,12 @@ def build(matter: Matter):
             with gr.Row():
                 with gr.Column():
                     editor = gr.ImageEditor(label="Photo: paint over the person", type="filepath", sources=["upload", "clipboard"])
-                    mask_upload = gr.Image(label="...or upload a mask", type="filepath", sources=["upload"], image_mode=None)
-                    r_background = gr.Radio(BACKGROUNDS, value="transparent", label="Background")
-                    r_colour = gr.ColorPicker(value="#ffffff", label="Background colour")
-                    r_bg_image = gr.Image(label="Background image", type="filepath", sources=["upload"])
+                    mask_upload = gr.File(label="...or upload a mask", file_count="single", height=90)
+                    r_background, r_colour, r_bg_image = _background_inputs(gr)
+                    r_colour.elem_id = "r_colour"
                     r_run = gr.Button("Refine", variant="primary")
                 with gr.Column():
-                    r_status = gr.Markdown()
+                    r_status = gr.Markdown(label="status")
                     with gr.Row():
                         r_mask = gr.Image(label="Your mask", interactive=False, format="png")
                         r_alpha = gr.Image(label="Refined alpha", interactive=False, format="png")
@@ -193,12 +356,32 @@ def build(matter: Matter):
                         r_dl = [gr.DownloadButton(x) for x in ("Cutout PNG (RGBA)", "Alpha PNG", "Composite PNG")]
             r_outs = [r_mask, r_board, r_alpha, r_comp, *r_dl, r_status]
             r_run.click(d.refine_painted, [editor, mask_upload, r_background, r_colour, r_bg_image], r_outs, api_name=False)
-            # The API's refine takes a photo and a mask file (the editor's layers are a UI matter).
-            api_photo = gr.Image(type="filepath", visible=False)
-            api_mask = gr.Image(type="filepath", visible=False, image_mode=None)
+            # The API's refine takes a photo file and a mask file (the editor's layers are a UI matter).
+            api_photo = gr.File(visible=False)
+            api_mask = gr.File(visible=False)
             gr.Button(visible=False).click(d.refine, [api_photo, api_mask, r_background, r_colour, r_bg_image], r_outs, api_name="refine")
     app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return app
+
+
+def launch(app, host: str = "127.0.0.1", port: int = 7860, share: bool = False, block: bool = False, max_upload: str = MAX_UPLOAD):
+    """Start ``app`` with the demo's limits (upload size, no analytics); ``block=False`` returns at once."""
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        show_error=True,
+        quiet=not block,
+        max_file_size=max_upload,
+        prevent_thread_lock=not block,
+        theme="soft",
+        css=CSS,
+        footer_links=["api"],
+    )
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt  # SIGTERM closes the server like Ctrl-C: Gradio's shutdown and atexit run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,12 +392,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also publish a public gradio.live link")
     a = p.parse_args(argv)
+    # Gradio's uploads and results go to a private folder, removed at exit (its delete_cache empties it on schedule)
+    cache = tempfile.mkdtemp(prefix="semhm-demo-gradio-")
+    os.environ["GRADIO_TEMP_DIR"] = cache
+    atexit.register(shutil.rmtree, cache, True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        matter = Matter.from_pretrained(a.model, provider=a.provider)
+        matter = Matter.from_pretrained(a.model, provider=a.provider, max_side=MAX_SIDE)
     except SemhmError as e:
         print(f"error: {e}")
         return 1
     app = build(matter)
-    print(f"semhm demo: model on {matter.provider}; open http://{a.host}:{a.port}")
-    app.launch(server_name=a.host, server_port=a.port, share=a.share, show_error=True, theme="soft", footer_links=["api"])
+    print(f"semhm demo: model on {matter.provider}; open http://{a.host}:{a.port}", flush=True)
+    launch(app, a.host, a.port, a.share, block=True)  # returns after Ctrl-C / SIGTERM, the server closed
     return 0
