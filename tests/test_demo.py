@@ -224,7 +224,7 @@ def test_refine_with_a_painted_mask(matter, tmp_path):
     Image.fromarray(layer).save(tmp_path / "layer.png")
     editor = {"background": str(EXAMPLE), "layers": [str(tmp_path / "layer.png")], "composite": str(EXAMPLE)}
     user_mask, board, alpha, comp, cut_png, alpha_png, comp_png, status = d.refine_painted(editor, None, "colour", "#0000ff", None)
-    assert np.array_equal(user_mask > 127, layer[..., 3] > 0) and "400x596" in status
+    assert np.array_equal(np.asarray(Image.open(user_mask)) > 127, layer[..., 3] > 0) and "400x596" in status
     expected = matter.matte_rgb(np.asarray(Image.open(EXAMPLE).convert("RGB")), (layer[..., 3] > 0).astype(np.float32)).alpha
     assert np.abs(np.asarray(Image.open(alpha_png)).astype(int) - to_uint8(expected).astype(int)).max() <= 1
     empty = np.zeros_like(layer)
@@ -317,3 +317,13 @@ def test_real_browser_options_shown_only_where_they_apply(server):
         page.get_by_label("image", exact=True).check()
         bg.wait_for(state="visible", timeout=10_000)
         assert not colour.is_visible()
+
+
+@needs_browser
+def test_real_browser_example_click(server):
+    with demo_page(server[0]) as page:
+        page.locator("#examples img").first.click()  # ccp_1029.jpg, the first in name order
+        page.locator("#seen img").first.wait_for(timeout=60_000)
+        page.locator("#run").click()
+        page.get_by_text("px matted in").wait_for(timeout=120_000)
+        assert "400x596" in page.locator("#status").inner_text()

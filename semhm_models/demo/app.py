@@ -8,7 +8,10 @@ both call. Uploads arrive as the user's own file (``gr.File``), so semhm's decod
 Resources are bounded: uploads up to ``MAX_UPLOAD``; decoded pixels in flight up to ``BUDGET_PIXELS``
 (large images wait for each other instead of adding up); photos over ``WORK_PIXELS`` are matted at a
 reduced size; result files are kept for ``KEEP_REQUESTS`` requests or ``KEEP_SECONDS`` and removed at
-shutdown, and Gradio's own cache likewise (``delete_cache``)."""
+shutdown, and Gradio's own cache likewise (``delete_cache``).
+
+Importing this module needs gradio (the ``[demo]`` extra): without it the import raises ImportError,
+before any model is loaded."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
 
@@ -44,8 +48,8 @@ CONCURRENCY = 2  # requests run at once; the rest wait in the queue
 QUEUE_SIZE = 64
 MAX_UPLOAD = "100mb"  # Gradio refuses larger uploads before storing them
 MAX_SIDE = 2048  # MRN's working side in the demo (bounds its memory; the CLI's default is 4096)
-WORK_PIXELS = 16_000_000  # larger photos are matted at this many pixels (aspect kept); `semhm matte` does full size
-BUDGET_PIXELS = 32_000_000  # decoded pixels in flight over all requests: a 99 MP upload holds all of it
+WORK_PIXELS = 12_000_000  # larger photos are matted at this many pixels (aspect kept); `semhm matte` does full size
+BUDGET_PIXELS = 24_000_000  # decoded pixels in flight over all requests: a 99 MP upload holds all of it
 KEEP_REQUESTS = 32  # result folders kept (older ones are deleted) ...
 KEEP_SECONDS = 3600  # ... and none older than this
 DELETE_CACHE = (600, 3600)  # Gradio's cache: every 10 min, files older than 1 h; all of it at shutdown
@@ -101,8 +105,6 @@ class Outputs:
 def header_size(path: str, max_pixels: int) -> tuple[int, int]:
     """(width, height) read from the file's header only; a web user's message (no server path) if the
     file is not an image or has more than ``max_pixels``. Raises gradio.Error."""
-    import gradio as gr
-
     name, limit = Path(path).name, f"{max_pixels / 1e6:.0f} megapixels"
     try:
         with warnings.catch_warnings():
@@ -170,8 +172,6 @@ class Demo:
         return pp.resize_rgb(rgb, reduced_size(*source, self.work_pixels)), source
 
     def _background(self, rgb: np.ndarray, mode: str, colour: str, bg_image: str | None):
-        import gradio as gr
-
         if mode == "transparent":
             return None
         if mode == "colour":
@@ -185,9 +185,10 @@ class Demo:
             return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius)))
         raise gr.Error(f"Background '{mode}': choose one of {', '.join(BACKGROUNDS)}.")
 
-    def _results(self, rgb, matte, source, stem, mode, colour, bg_image, t0):
+    def _results(self, folder, rgb, matte, source, stem, mode, colour, bg_image, t0):
+        """Full-size PNGs and small previews, all as files of this request's folder (Gradio copies a
+        file into its cache atomically; arrays it would rewrite in place, racing identical requests)."""
         bg = self._background(rgb, mode, colour, bg_image)
-        folder = self.outputs.folder()
         cutout = matte.cutout()
         cut_png = self._save(folder, cutout, stem, "cutout")
         comp_png = cut_png if bg is None else self._save(folder, matte.composite(bg), stem, "composite")
@@ -204,14 +205,16 @@ class Demo:
         else:
             comp = pp.composite(small_alpha, small_fg, pp.resize_rgb(bg, hw) if isinstance(bg, np.ndarray) else bg)
         status = status_line(alpha8.shape, source, time.perf_counter() - t0, self.matter.provider, self.work_pixels)
-        return board, pp.to_uint8(small_alpha), comp, cut_png, alpha_png, comp_png, status
+        previews = [
+            self._save(folder, a, stem, f"preview_{k}")
+            for a, k in ((board, "cutout"), (pp.to_uint8(small_alpha), "alpha"), (comp, "composite"))
+        ]
+        return *previews, cut_png, alpha_png, comp_png, status
 
     @contextmanager
     def _request(self, *files: str | None) -> Iterator[None]:
         """Header checks, then a hold on the pixel budget for the files' pixels; every semhm error
         becomes a web message that names files by their own name."""
-        import gradio as gr
-
         pixels = sum(w * h for w, h in (header_size(f, self.matter.max_pixels) for f in files if f))
         try:
             with self.budget.hold(pixels):
@@ -229,15 +232,14 @@ class Demo:
 
     def matte(self, image: str | None, background: str = "transparent", colour: str = DEFAULT_COLOUR, bg_image: str | None = None):
         """Photo file -> (cutout on checkerboard, alpha, composite previews; cutout, alpha, composite PNG paths; status)."""
-        import gradio as gr
-
         if not image:
             raise gr.Error("Upload a photo first (or pick an example).")
         t0 = time.perf_counter()
         with self._request(image, bg_image if background == "image" else None):
             rgb, source = self._photo(image)
             matte = self.matter.matte_rgb(rgb)
-            return self._results(rgb, matte, source, Path(image).stem, background, colour, bg_image, t0)
+            folder = self.outputs.folder()
+            return self._results(folder, rgb, matte, source, Path(image).stem, background, colour, bg_image, t0)
 
     def refine(
         self,
@@ -248,8 +250,6 @@ class Demo:
         bg_image: str | None = None,
     ):
         """Photo + rough mask files (white = person) -> the user's mask, the refined results, status."""
-        import gradio as gr
-
         if not image or not mask:
             raise gr.Error("Give both a photo and a rough mask.")
         t0 = time.perf_counter()
@@ -257,13 +257,12 @@ class Demo:
             rgb, source = self._photo(image)
             m = pp.resize_plane(load_mask(mask, source, self.matter.max_pixels), rgb.shape[:2])
             matte = self.matter.matte_rgb(rgb, m)
-            user_mask = pp.to_uint8(pp.resize_plane(m, preview_size(*m.shape)))
-            return (user_mask, *self._results(rgb, matte, source, Path(image).stem, background, colour, bg_image, t0))
+            folder, stem = self.outputs.folder(), Path(image).stem
+            user_mask = self._save(folder, pp.to_uint8(pp.resize_plane(m, preview_size(*m.shape))), stem, "preview_mask")
+            return (user_mask, *self._results(folder, rgb, matte, source, stem, background, colour, bg_image, t0))
 
     def refine_painted(self, editor: dict | None, mask_upload: str | None, background: str, colour: str, bg_image: str | None):
         """The UI's refine: the mask is painted over the photo (any colour), or uploaded."""
-        import gradio as gr
-
         if not editor or editor.get("background") is None:
             raise gr.Error("Upload a photo into the editor first.")
         photo = editor["background"]
@@ -291,7 +290,7 @@ CSS = """
 """
 
 
-def _background_inputs(gr) -> tuple:
+def _background_inputs() -> tuple:
     """Background choice, colour (shown for "colour") and image (shown for "image")."""
     background = gr.Radio(BACKGROUNDS, value="transparent", label="Background")
     colour = gr.ColorPicker(value=DEFAULT_COLOUR, label="Background colour", visible=False)
@@ -303,9 +302,7 @@ def _background_inputs(gr) -> tuple:
 
 def build(matter: Matter, outputs: Outputs | None = None):
     """The Gradio app (not launched) over ``matter``: launch it with ``launch(app, ...)`` so the upload
-    limit applies. Raises ImportError without gradio."""
-    import gradio as gr
-
+    limit applies."""
     d = Demo(matter, outputs=outputs)
     examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
     with gr.Blocks(title="semhm: semantic human matting", delete_cache=DELETE_CACHE) as app:
@@ -319,10 +316,17 @@ def build(matter: Matter, outputs: Outputs | None = None):
                 with gr.Column():
                     image = gr.File(label="Photo (your file, as it is)", file_count="single", elem_id="photo", height=90)
                     seen = gr.Image(label="Photo", interactive=False, elem_id="seen", height=360)
-                    background, colour, bg_image = _background_inputs(gr)
+                    background, colour, bg_image = _background_inputs()
                     colour.elem_id, bg_image.elem_id = "colour", "bg_image"
                     run = gr.Button("Cut out", variant="primary", elem_id="run")
-                    gr.Examples(examples, inputs=image, label="Examples (CCP, Apache-2.0; P3M, MIT)")
+                    shelf = gr.Gallery(
+                        examples,
+                        label="Examples (CCP, Apache-2.0; P3M, MIT): click one",
+                        columns=6,
+                        height=140,
+                        allow_preview=False,
+                        elem_id="examples",
+                    )
                 with gr.Column():
                     status = gr.Markdown(label="status", elem_id="status")
                     board = gr.Image(label="Cutout", interactive=False, format="png")
@@ -334,6 +338,11 @@ def build(matter: Matter, outputs: Outputs | None = None):
                         dl_alpha = gr.DownloadButton("Alpha PNG", elem_id="dl_alpha")
                         dl_comp = gr.DownloadButton("Composite PNG", elem_id="dl_composite")
             image.change(d.show, image, seen, api_name=False)
+
+            def pick(e: gr.SelectData) -> str:  # the example's file, as if uploaded
+                return examples[e.index]
+
+            shelf.select(pick, None, image, api_name=False)
             outs = [board, alpha, comp, dl_cut, dl_alpha, dl_comp, status]
             run.click(d.matte, [image, background, colour, bg_image], outs, api_name="matte")
         with gr.Tab("Refine a rough mask"):
@@ -342,7 +351,7 @@ def build(matter: Matter, outputs: Outputs | None = None):
                 with gr.Column():
                     editor = gr.ImageEditor(label="Photo: paint over the person", type="filepath", sources=["upload", "clipboard"])
                     mask_upload = gr.File(label="...or upload a mask", file_count="single", height=90)
-                    r_background, r_colour, r_bg_image = _background_inputs(gr)
+                    r_background, r_colour, r_bg_image = _background_inputs()
                     r_colour.elem_id = "r_colour"
                     r_run = gr.Button("Refine", variant="primary")
                 with gr.Column():
