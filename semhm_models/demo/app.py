@@ -322,8 +322,9 @@ def build(matter: Matter, outputs: Outputs | None = None):
                     shelf = gr.Gallery(
                         examples,
                         label="Examples (CCP, Apache-2.0; P3M, MIT): click one",
-                        columns=6,
-                        height=140,
+                        columns=3,
+                        height="auto",
+                        object_fit="cover",
                         allow_preview=False,
                         elem_id="examples",
                     )
