@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +40,7 @@ from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
 from semhm_models import Matter, SemhmError  # noqa: E402
 from semhm_models import processing as pp  # noqa: E402
 from semhm_models.images import load_mask, load_rgb  # noqa: E402
+from semhm_models.options import PROVIDER_CHOICES  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "examples"
 BACKGROUNDS = ("transparent", "colour", "image", "blur")
@@ -294,8 +296,8 @@ def _background_inputs() -> tuple:
     """Background choice, colour (shown for "colour") and image (shown for "image")."""
     background = gr.Radio(BACKGROUNDS, value="transparent", label="Background")
     colour = gr.ColorPicker(value=DEFAULT_COLOUR, label="Background colour", visible=False)
-    bg_image = gr.File(label="Background image", file_count="single", file_types=None, visible=False, height=90)
-    shown = lambda m: (gr.update(visible=m == "colour"), gr.update(visible=m == "image"))  # noqa: E731
+    bg_image = gr.File(label="Background image", file_count="single", visible=False, height=90)
+    shown = lambda m: (gr.update(visible=m == "colour"), gr.update(visible=m == "image"))
     background.change(shown, background, [colour, bg_image], api_name=False)
     return background, colour, bg_image
 
@@ -374,15 +376,16 @@ def build(matter: Matter, outputs: Outputs | None = None):
     return app
 
 
-def launch(app, host: str = "127.0.0.1", port: int = 7860, share: bool = False, block: bool = False, max_upload: str = MAX_UPLOAD):
-    """Start ``app`` with the demo's limits (upload size, no analytics); ``block=False`` returns at once."""
+def launch(app, host: str = "127.0.0.1", port: int = 7860, share: bool = False, block: bool = False) -> None:
+    """Start ``app`` with the demo's limits (upload size; only the demo's own messages shown to users);
+    ``block=False`` returns at once, ``block=True`` after Ctrl-C or SIGTERM."""
     app.launch(
         server_name=host,
         server_port=port,
         share=share,
-        show_error=True,
+        show_error=False,  # an unexpected exception's text could hold server paths: users see "Error"
         quiet=not block,
-        max_file_size=max_upload,
+        max_file_size=MAX_UPLOAD,
         prevent_thread_lock=not block,
         theme="soft",
         css=CSS,
@@ -397,7 +400,7 @@ def _interrupt(*_) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="semhm demo", description="Start the semhm web demo")
     p.add_argument("--model", default=None, metavar="SOURCE", help="weights: folder or hf://org/name@rev; default: bundled")
-    p.add_argument("--provider", default="auto")
+    p.add_argument("--provider", default="auto", choices=PROVIDER_CHOICES)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also publish a public gradio.live link")
@@ -410,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         matter = Matter.from_pretrained(a.model, provider=a.provider, max_side=MAX_SIDE)
     except SemhmError as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 1
     app = build(matter)
     print(f"semhm demo: model on {matter.provider}; open http://{a.host}:{a.port}", flush=True)
