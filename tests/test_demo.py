@@ -179,6 +179,16 @@ def test_refine_through_the_api_and_its_errors(client, server, tmp_path):
     assert "short.png: mask is 400x100 but the image is 400x596" in msg and no_server_path(msg, server[1], server[2].root)
 
 
+def test_unexpected_errors_show_no_server_text(client, matter, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("/srv/models/mrn.onnx: session failed")
+
+    monkeypatch.setattr(matter, "matte_rgb", broken)
+    with pytest.raises(Exception) as e:
+        matte(client, EXAMPLE)
+    assert "/srv/models" not in str(e.value) and "session failed" not in str(e.value)
+
+
 def test_result_files_are_bounded_and_removed(client, server, tmp_path):
     small = tmp_path / "small.jpg"
     Image.open(EXAMPLE).resize((80, 120)).save(small)
