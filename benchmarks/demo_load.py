@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -116,8 +117,7 @@ def measure(requests: int = 20, bombs: int = 0, model: str | None = None, image:
         "image": image.name,
         "cores": os.cpu_count(),
     }
-    for f in bomb_files:
-        f.unlink()
+    shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 
