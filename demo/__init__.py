@@ -1,1 +1,0 @@
-"""The semhm Gradio web demo (``semhm demo`` or ``python -m demo``)."""

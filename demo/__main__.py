@@ -1,3 +1,0 @@
-from demo.app import main
-
-raise SystemExit(main())

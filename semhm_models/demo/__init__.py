@@ -1,0 +1,1 @@
+"""The semhm Gradio web demo (``semhm demo`` or ``python -m semhm_models.demo``)."""

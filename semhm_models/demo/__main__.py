@@ -1,0 +1,3 @@
+from semhm_models.demo.app import main
+
+raise SystemExit(main())

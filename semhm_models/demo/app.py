@@ -1,0 +1,421 @@
+"""Gradio web demo over semhm_models: matte a photo, or refine a rough mask, and download the results.
+
+The model is loaded once at start; requests share it through a bounded queue. Handlers are plain
+methods (``Demo.matte``, ``Demo.refine``) that the UI and the API (``api_name`` "matte" and "refine")
+both call. Uploads arrive as the user's own file (``gr.File``), so semhm's decoding sees the original
+(16-bit, alpha, ICC, EXIF), and their size is checked from the header before anything is decoded.
+
+Resources are bounded: uploads up to ``MAX_UPLOAD``; decoded pixels in flight up to ``BUDGET_PIXELS``
+(large images wait for each other instead of adding up); photos over ``WORK_PIXELS`` are matted at a
+reduced size; result files are kept for ``KEEP_REQUESTS`` requests or ``KEEP_SECONDS`` and removed at
+shutdown, and Gradio's own cache likewise (``delete_cache``).
+
+Importing this module needs gradio (the ``[demo]`` extra): without it the import raises ImportError,
+before any model is loaded."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
+
+from semhm_models import Matter, SemhmError  # noqa: E402
+from semhm_models import processing as pp  # noqa: E402
+from semhm_models.images import load_mask, load_rgb  # noqa: E402
+from semhm_models.options import PROVIDER_CHOICES  # noqa: E402
+
+EXAMPLES = Path(__file__).parent / "examples"
+BACKGROUNDS = ("transparent", "colour", "image", "blur")
+DEFAULT_COLOUR = "#00b140"  # a green that shows on the page's white and on the checkerboard
+PREVIEW_SIDE = 1600  # previews are capped; downloads are at the matted resolution
+CONCURRENCY = 2  # requests run at once; the rest wait in the queue
+QUEUE_SIZE = 64
+MAX_UPLOAD = "100mb"  # Gradio refuses larger uploads before storing them
+MAX_SIDE = 2048  # MRN's working side in the demo (bounds its memory; the CLI's default is 4096)
+WORK_PIXELS = 12_000_000  # larger photos are matted at this many pixels (aspect kept); `semhm matte` does full size
+BUDGET_PIXELS = 24_000_000  # decoded pixels in flight over all requests: a 99 MP upload holds all of it
+KEEP_REQUESTS = 32  # result folders kept (older ones are deleted) ...
+KEEP_SECONDS = 3600  # ... and none older than this
+DELETE_CACHE = (600, 3600)  # Gradio's cache: every 10 min, files older than 1 h; all of it at shutdown
+
+
+class PixelBudget:
+    """A semaphore counted in pixels: ``hold(n)`` waits until ``n`` more pixels fit under ``capacity``.
+    A request over the capacity takes all of it (it runs alone, never refused here)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        n = min(max(pixels, 1), self.capacity)
+        with self._cond:
+            self._cond.wait_for(lambda: self.used + n <= self.capacity)
+            self.used += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= n
+                self._cond.notify_all()
+
+
+class Outputs:
+    """Result files: one new folder per request under a private temp folder; only the newest ``keep``
+    folders, none older than ``max_age`` seconds, and nothing after ``close()`` (also run at exit)."""
+
+    def __init__(self, keep: int = KEEP_REQUESTS, max_age: float = KEEP_SECONDS) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="semhm-demo-"))
+        self.keep, self.max_age = keep, max_age
+        self._folders: deque[tuple[float, Path]] = deque()
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def folder(self) -> Path:
+        now = time.monotonic()
+        with self._lock:
+            while self._folders and (len(self._folders) >= self.keep or now - self._folders[0][0] > self.max_age):
+                shutil.rmtree(self._folders.popleft()[1], ignore_errors=True)
+            d = Path(tempfile.mkdtemp(dir=self.root))
+            self._folders.append((now, d))
+        return d
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def header_size(path: str, max_pixels: int) -> tuple[int, int]:
+    """(width, height) read from the file's header only; a web user's message (no server path) if the
+    file is not an image or has more than ``max_pixels``. Raises gradio.Error."""
+    name, limit = Path(path).name, f"{max_pixels / 1e6:.0f} megapixels"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+    except Image.DecompressionBombError:  # Pillow's own guard (over twice its limit): far too large
+        raise gr.Error(f"{name}: this image is far too large; the demo takes up to {limit}. Please upload a smaller image.") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise gr.Error(f"{name}: this file is not an image, or in a format semhm cannot read.") from None
+    if w * h > max_pixels:
+        size = f"{w}x{h} ({w * h / 1e6:.0f} megapixels)"
+        raise gr.Error(f"{name}: this image is {size}; the demo takes up to {limit}. Please upload a smaller image.")
+    return w, h
+
+
+def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
+    y, x = np.ogrid[0:h, 0:w]
+    c = np.where(((y // cell) + (x // cell)) % 2 == 0, 235, 190).astype(np.uint8)
+    return np.dstack([c, c, c])
+
+
+def preview_size(h: int, w: int) -> tuple[int, int]:
+    s = min(1.0, PREVIEW_SIDE / max(h, w))
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def reduced_size(h: int, w: int, pixels: int = WORK_PIXELS) -> tuple[int, int]:
+    s = min(1.0, math.sqrt(pixels / (h * w)))
+    return max(1, int(h * s)), max(1, int(w * s))
+
+
+def status_line(size: tuple[int, int], source: tuple[int, int], seconds: float, provider: str, work_pixels: int = WORK_PIXELS) -> str:
+    """The one status line shown after a matte (and returned as "status" by the API)."""
+    (h, w), (sh, sw) = size, source
+    where = provider.replace("ExecutionProvider", "")
+    line = f"**{w}x{h}** px matted in **{seconds:.2f} s** on **{where}**"
+    if (h, w) != (sh, sw):
+        line += f" (reduced from {sw}x{sh}: the demo mattes up to {work_pixels / 1e6:g} MP; `semhm matte` works at full size)"
+    # "no person found" belongs here once Matte reports it (issue 15/16, core): one place for every status.
+    return line
+
+
+class Demo:
+    """The demo's handlers over one shared ``Matter``. Every error reaches the web user as a
+    ``gradio.Error`` whose message names the uploaded file by its own name, never a server path."""
+
+    def __init__(
+        self, matter: Matter, budget: PixelBudget | None = None, outputs: Outputs | None = None, work_pixels: int = WORK_PIXELS
+    ) -> None:
+        self.matter = matter
+        self.work_pixels = work_pixels
+        self.budget = budget or PixelBudget(BUDGET_PIXELS)
+        self.outputs = outputs or Outputs()
+
+    def _save(self, folder: Path, arr: np.ndarray, stem: str, kind: str) -> str:
+        path = folder / f"{stem}_{kind}.png"
+        Image.fromarray(arr).save(path, compress_level=3)
+        return str(path)
+
+    def _photo(self, path: str) -> tuple[np.ndarray, tuple[int, int]]:
+        """semhm's own decoding of the upload, reduced to WORK_PIXELS; also the source (H, W)."""
+        rgb = load_rgb(path, self.matter.max_pixels)
+        source = rgb.shape[:2]
+        return pp.resize_rgb(rgb, reduced_size(*source, self.work_pixels)), source
+
+    def _background(self, rgb: np.ndarray, mode: str, colour: str, bg_image: str | None):
+        if mode == "transparent":
+            return None
+        if mode == "colour":
+            return pp.parse_color(colour or DEFAULT_COLOUR)
+        if mode == "image":
+            if not bg_image:
+                raise gr.Error("Choose a background image, or another background.")
+            return pp.cover(load_rgb(bg_image, self.matter.max_pixels), rgb.shape[:2])
+        if mode == "blur":
+            radius = max(2, max(rgb.shape[:2]) // 60)
+            return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius)))
+        raise gr.Error(f"Background '{mode}': choose one of {', '.join(BACKGROUNDS)}.")
+
+    def _results(self, folder, rgb, matte, source, stem, mode, colour, bg_image, t0):
+        """Full-size PNGs and small previews, all as files of this request's folder (Gradio copies a
+        file into its cache atomically; arrays it would rewrite in place, racing identical requests)."""
+        bg = self._background(rgb, mode, colour, bg_image)
+        cutout = matte.cutout()
+        cut_png = self._save(folder, cutout, stem, "cutout")
+        comp_png = cut_png if bg is None else self._save(folder, matte.composite(bg), stem, "composite")
+        del cutout
+        alpha8 = pp.to_uint8(matte.alpha)
+        alpha_png = self._save(folder, alpha8, stem, "alpha")
+        # previews from small copies: a full-resolution checkerboard composite would double the memory
+        hw = preview_size(*alpha8.shape)
+        small_alpha = pp.resize_plane(matte.alpha, hw)
+        small_fg = np.stack([pp.resize_plane(matte.foreground[..., c], hw) for c in range(3)], axis=-1)
+        board = pp.composite(small_alpha, small_fg, checkerboard(*hw))
+        if bg is None:
+            comp = pp.cutout(small_alpha, small_fg)
+        else:
+            comp = pp.composite(small_alpha, small_fg, pp.resize_rgb(bg, hw) if isinstance(bg, np.ndarray) else bg)
+        status = status_line(alpha8.shape, source, time.perf_counter() - t0, self.matter.provider, self.work_pixels)
+        previews = [
+            self._save(folder, a, stem, f"preview_{k}")
+            for a, k in ((board, "cutout"), (pp.to_uint8(small_alpha), "alpha"), (comp, "composite"))
+        ]
+        return *previews, cut_png, alpha_png, comp_png, status
+
+    @contextmanager
+    def _request(self, *files: str | None) -> Iterator[None]:
+        """Header checks, then a hold on the pixel budget for the files' pixels; every semhm error
+        becomes a web message that names files by their own name."""
+        pixels = sum(w * h for w, h in (header_size(f, self.matter.max_pixels) for f in files if f))
+        try:
+            with self.budget.hold(pixels):
+                yield
+        except (SemhmError, ValueError, OSError) as e:
+            raise gr.Error(_user_message(e, *files)) from None
+
+    def show(self, image: str | None) -> np.ndarray | None:
+        """The upload as semhm decodes it (EXIF, 16-bit, alpha), for the page: RGB uint8, at most PREVIEW_SIDE."""
+        if not image:
+            return None
+        with self._request(image):
+            rgb = load_rgb(image, self.matter.max_pixels)
+            return pp.resize_rgb(rgb, preview_size(*rgb.shape[:2]))
+
+    def matte(self, image: str | None, background: str = "transparent", colour: str = DEFAULT_COLOUR, bg_image: str | None = None):
+        """Photo file -> (cutout on checkerboard, alpha, composite previews; cutout, alpha, composite PNG paths; status)."""
+        if not image:
+            raise gr.Error("Upload a photo first (or pick an example).")
+        t0 = time.perf_counter()
+        with self._request(image, bg_image if background == "image" else None):
+            rgb, source = self._photo(image)
+            matte = self.matter.matte_rgb(rgb)
+            folder = self.outputs.folder()
+            return self._results(folder, rgb, matte, source, Path(image).stem, background, colour, bg_image, t0)
+
+    def refine(
+        self,
+        image: str | None,
+        mask: str | None,
+        background: str = "transparent",
+        colour: str = DEFAULT_COLOUR,
+        bg_image: str | None = None,
+    ):
+        """Photo + rough mask files (white = person) -> the user's mask, the refined results, status."""
+        if not image or not mask:
+            raise gr.Error("Give both a photo and a rough mask.")
+        t0 = time.perf_counter()
+        with self._request(image, mask, bg_image if background == "image" else None):
+            rgb, source = self._photo(image)
+            m = pp.resize_plane(load_mask(mask, source, self.matter.max_pixels), rgb.shape[:2])
+            matte = self.matter.matte_rgb(rgb, m)
+            folder, stem = self.outputs.folder(), Path(image).stem
+            user_mask = self._save(folder, pp.to_uint8(pp.resize_plane(m, preview_size(*m.shape))), stem, "preview_mask")
+            return (user_mask, *self._results(folder, rgb, matte, source, stem, background, colour, bg_image, t0))
+
+    def refine_painted(self, editor: dict | None, mask_upload: str | None, background: str, colour: str, bg_image: str | None):
+        """The UI's refine: the mask is painted over the photo (any colour), or uploaded."""
+        if not editor or editor.get("background") is None:
+            raise gr.Error("Upload a photo into the editor first.")
+        photo = editor["background"]
+        if mask_upload:
+            return self.refine(photo, mask_upload, background, colour, bg_image)
+        painted = [np.asarray(Image.open(layer).convert("RGBA"))[..., 3] for layer in editor.get("layers") or []]
+        if not painted or not any(p.any() for p in painted):
+            raise gr.Error("Paint over the person with the brush, or upload a mask.")
+        mask = np.where(np.max(np.stack(painted), axis=0) > 0, 255, 0).astype(np.uint8)
+        return self.refine(photo, self._save(self.outputs.folder(), mask, "painted", "mask"), background, colour, bg_image)
+
+
+def _user_message(e: Exception, *files: str | None) -> str:
+    """The error's text with every server path replaced by the file's own name."""
+    msg = str(e)
+    for f in sorted(filter(None, files), key=len, reverse=True):
+        msg = msg.replace(str(f), Path(f).name)
+    return msg
+
+
+CSS = """
+#colour input, #colour button, #r_colour input, #r_colour button {
+  border: 1px solid #6b7280 !important; min-width: 3em; min-height: 1.6em;
+}
+"""
+
+
+def _background_inputs() -> tuple:
+    """Background choice, colour (shown for "colour") and image (shown for "image")."""
+    background = gr.Radio(BACKGROUNDS, value="transparent", label="Background")
+    colour = gr.ColorPicker(value=DEFAULT_COLOUR, label="Background colour", visible=False)
+    bg_image = gr.File(label="Background image", file_count="single", visible=False, height=90)
+    shown = lambda m: (gr.update(visible=m == "colour"), gr.update(visible=m == "image"))
+    background.change(shown, background, [colour, bg_image], api_name=False)
+    return background, colour, bg_image
+
+
+def build(matter: Matter, outputs: Outputs | None = None):
+    """The Gradio app (not launched) over ``matter``: launch it with ``launch(app, ...)`` so the upload
+    limit applies."""
+    d = Demo(matter, outputs=outputs)
+    examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
+    with gr.Blocks(title="semhm: semantic human matting", delete_cache=DELETE_CACHE) as app:
+        gr.Markdown(
+            "# semhm: cut out people, hair included\n"
+            "Upload a photo of a person. semhm predicts a mask (MPN) and refines it into an alpha matte with "
+            "clean foreground colours (MRN); a rough mask of yours is first unified by QUN."
+        )
+        with gr.Tab("Cut out"):
+            with gr.Row():
+                with gr.Column():
+                    image = gr.File(label="Photo (your file, as it is)", file_count="single", elem_id="photo", height=90)
+                    seen = gr.Image(label="Photo", interactive=False, elem_id="seen", height=360)
+                    background, colour, bg_image = _background_inputs()
+                    colour.elem_id, bg_image.elem_id = "colour", "bg_image"
+                    run = gr.Button("Cut out", variant="primary", elem_id="run")
+                    shelf = gr.Gallery(
+                        examples,
+                        label="Examples (CCP, Apache-2.0; P3M, MIT): click one",
+                        columns=3,
+                        height="auto",
+                        object_fit="cover",
+                        allow_preview=False,
+                        elem_id="examples",
+                    )
+                with gr.Column():
+                    status = gr.Markdown(label="status", elem_id="status")
+                    board = gr.Image(label="Cutout", interactive=False, format="png")
+                    with gr.Row():
+                        alpha = gr.Image(label="Alpha matte", interactive=False, format="png")
+                        comp = gr.Image(label="Composite", interactive=False, format="png")
+                    with gr.Row():
+                        dl_cut = gr.DownloadButton("Cutout PNG (RGBA)", elem_id="dl_cutout")
+                        dl_alpha = gr.DownloadButton("Alpha PNG", elem_id="dl_alpha")
+                        dl_comp = gr.DownloadButton("Composite PNG", elem_id="dl_composite")
+            image.change(d.show, image, seen, api_name=False)
+
+            def pick(e: gr.SelectData) -> str:  # the example's file, as if uploaded
+                return examples[e.index]
+
+            shelf.select(pick, None, image, api_name=False)
+            outs = [board, alpha, comp, dl_cut, dl_alpha, dl_comp, status]
+            run.click(d.matte, [image, background, colour, bg_image], outs, api_name="matte")
+        with gr.Tab("Refine a rough mask"):
+            gr.Markdown("Paint roughly over the person (any colour), or upload a mask (white = person). QUN + MRN turn it into a matte.")
+            with gr.Row():
+                with gr.Column():
+                    editor = gr.ImageEditor(label="Photo: paint over the person", type="filepath", sources=["upload", "clipboard"])
+                    mask_upload = gr.File(label="...or upload a mask", file_count="single", height=90)
+                    r_background, r_colour, r_bg_image = _background_inputs()
+                    r_colour.elem_id = "r_colour"
+                    r_run = gr.Button("Refine", variant="primary")
+                with gr.Column():
+                    r_status = gr.Markdown(label="status")
+                    with gr.Row():
+                        r_mask = gr.Image(label="Your mask", interactive=False, format="png")
+                        r_alpha = gr.Image(label="Refined alpha", interactive=False, format="png")
+                    r_board = gr.Image(label="Cutout", interactive=False, format="png")
+                    r_comp = gr.Image(label="Composite", interactive=False, format="png")
+                    with gr.Row():
+                        r_dl = [gr.DownloadButton(x) for x in ("Cutout PNG (RGBA)", "Alpha PNG", "Composite PNG")]
+            r_outs = [r_mask, r_board, r_alpha, r_comp, *r_dl, r_status]
+            r_run.click(d.refine_painted, [editor, mask_upload, r_background, r_colour, r_bg_image], r_outs, api_name=False)
+            # The API's refine takes a photo file and a mask file (the editor's layers are a UI matter).
+            api_photo = gr.File(visible=False)
+            api_mask = gr.File(visible=False)
+            gr.Button(visible=False).click(d.refine, [api_photo, api_mask, r_background, r_colour, r_bg_image], r_outs, api_name="refine")
+    app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    return app
+
+
+def launch(app, host: str = "127.0.0.1", port: int = 7860, share: bool = False, block: bool = False) -> None:
+    """Start ``app`` with the demo's limits (upload size; only the demo's own messages shown to users);
+    ``block=False`` returns at once, ``block=True`` after Ctrl-C or SIGTERM."""
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        show_error=False,  # an unexpected exception's text could hold server paths: users see "Error"
+        quiet=not block,
+        max_file_size=MAX_UPLOAD,
+        prevent_thread_lock=not block,
+        theme="soft",
+        css=CSS,
+        footer_links=["api"],
+    )
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt  # SIGTERM closes the server like Ctrl-C: Gradio's shutdown and atexit run
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="semhm demo", description="Start the semhm web demo")
+    p.add_argument("--model", default=None, metavar="SOURCE", help="weights: folder or hf://org/name@rev; default: bundled")
+    p.add_argument("--provider", default="auto", choices=PROVIDER_CHOICES)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="also publish a public gradio.live link")
+    a = p.parse_args(argv)
+    # Gradio's uploads and results go to a private folder, removed at exit (its delete_cache empties it on schedule)
+    cache = tempfile.mkdtemp(prefix="semhm-demo-gradio-")
+    os.environ["GRADIO_TEMP_DIR"] = cache
+    atexit.register(shutil.rmtree, cache, True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        matter = Matter.from_pretrained(a.model, provider=a.provider, max_side=MAX_SIDE)
+    except SemhmError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    app = build(matter)
+    print(f"semhm demo: model on {matter.provider}; open http://{a.host}:{a.port}", flush=True)
+    launch(app, a.host, a.port, a.share, block=True)  # returns after Ctrl-C / SIGTERM, the server closed
+    return 0
