@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 
 from train import data, scene_eval, scenes
 from train.cli import DEFAULT_CONFIG
-from train.usermasks import MASK_KINDS, user_mask
+from train.usermasks import MASK_KINDS, random_user_mask, user_mask
 
 
 def synthetic_person(h: int = 80, w: int = 40, seed: int = 0) -> scenes.Person:
@@ -148,6 +148,8 @@ def test_every_mask_kind_has_its_property(ref):
 def test_masks_are_seeded_and_checked(ref):
     for k in MASK_KINDS:
         assert np.array_equal(user_mask(k, ref, np.random.default_rng(3)), user_mask(k, ref, np.random.default_rng(3))), k
+    kinds = {random_user_mask(ref, np.random.default_rng(s))[0] for s in range(40)}
+    assert kinds == set(MASK_KINDS)
     radii = [(user_mask("dilate", ref, np.random.default_rng(s)) > 0.5).sum() for s in range(4)]
     assert len(set(radii)) > 1  # a random radius when none is asked
     with pytest.raises(ValueError, match="unknown mask kind"):

@@ -24,8 +24,7 @@ from PIL import Image, ImageFilter
 
 from semhm_models.images import load_rgb
 from semhm_models.processing import cover, to_uint8
-from train.data import DataError, list_ids, source_of
-from train.data import _find as find_file
+from train.data import DataError, _find, list_ids, source_of
 
 ASPECTS = (9 / 16, 21 / 9)  # frame width / height, the range a sampler draws from (log-uniform)
 HEIGHTS = (0.2, 1.5)  # person height / frame height for full-person placements
@@ -73,7 +72,7 @@ def load_background_images(cfg: dict, split: str) -> list[np.ndarray]:
     missing = sorted(set(names) - set(list_ids(src)))
     if missing:
         raise DataError(f"{src.root}: backgrounds missing: {', '.join(missing[:5])}")
-    return [load_rgb(find_file(src.root, n)) for n in sorted(names)]
+    return [load_rgb(_find(src.root, n)) for n in sorted(names)]
 
 
 def place(person: Person, frame_hw: tuple[int, int], height: float, cx: float, top: float, flip: bool = False) -> Placement:
@@ -128,15 +127,24 @@ def over(layers: list[tuple[np.ndarray, np.ndarray]], background: np.ndarray) ->
 
 
 def compose(
-    persons: list[Person], placements: list[Placement], background: np.ndarray, frame_hw: tuple[int, int]
+    persons: list[Person],
+    placements: list[Placement],
+    background: np.ndarray,
+    frame_hw: tuple[int, int],
+    rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    """A clean frame: ``background`` (uint8, any size) covers ``frame_hw``, the persons go over it in order.
-    Returns image uint8 (H, W, 3), alpha uint8 (H, W), fg uint8 (H, W, 3) and each person's own alpha
-    uint8 (H, W) as placed (before occlusion by the persons in front)."""
-    bg = cover(background, frame_hw).astype(np.float32) / 255.0
+    """A frame: ``background`` (uint8, any size) covers ``frame_hw``, the persons go over it in order; with
+    ``rng``, relit (``relight``) and through a camera (``camera``), else clean. Returns image uint8
+    (H, W, 3), alpha uint8 (H, W), fg uint8 (H, W, 3) and each person's own alpha uint8 (H, W) as placed
+    (before occlusion by the persons in front)."""
+    bg = cover(np.ascontiguousarray(background), frame_hw).astype(np.float32) / 255.0
     layers = [render(pe, pl, frame_hw) for pe, pl in zip(persons, placements, strict=True)]
+    if rng is not None:
+        fgs, bg = relight(np.stack([f for _, f in layers]) if layers else np.zeros((0, *frame_hw, 3), np.float32), bg, rng)
+        layers = [(a, f) for (a, _), f in zip(layers, fgs, strict=True)]
     image, alpha, fg = over(layers, bg)
-    return to_uint8(image), to_uint8(alpha), to_uint8(fg), [to_uint8(a) for a, _ in layers]
+    image = to_uint8(image)
+    return camera(image, rng) if rng is not None else image, to_uint8(alpha), to_uint8(fg), [to_uint8(a) for a, _ in layers]
 
 
 # -- photometric variety ---------------------------------------------------------------------------
@@ -234,13 +242,5 @@ class SceneSampler:
         aspect = float(np.exp(rng.uniform(np.log(ASPECTS[0]), np.log(ASPECTS[1]))))
         hw = frame_size(budget, aspect)
         persons, placements = self.placements(hw)
-        bg_img = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
-        if rng.random() < 0.5:
-            bg_img = bg_img[:, ::-1]
-        bg = cover(np.ascontiguousarray(bg_img), hw).astype(np.float32) / 255.0
-        layers = [render(pe, pl, hw) for pe, pl in zip(persons, placements, strict=True)]
-        fgs = [f for _, f in layers]
-        bg_fg = relight(np.stack(fgs) if fgs else np.zeros((0, *hw, 3), np.float32), bg, rng)
-        layers = [(a, f) for (a, _), f in zip(layers, bg_fg[0], strict=True)]
-        image, alpha, fg = over(layers, bg_fg[1])
-        return camera(to_uint8(image), rng), to_uint8(alpha), to_uint8(fg), [to_uint8(a) for a, _ in layers]
+        bg = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
+        return compose(persons, placements, bg[:, ::-1] if rng.random() < 0.5 else bg, hw, rng)
