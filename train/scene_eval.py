@@ -168,8 +168,11 @@ def build_refine(
     persons, bgs = _val_sources(cfg, cache)
     rng = np.random.default_rng([seed, 99])
     boxes = {}
-    done = 0
+    done = tries = 0
     while done < box_frames:
+        tries += 1
+        if tries > 20 * box_frames:
+            raise data.DataError(f"refine box frames: only {done} of {box_frames} frames had a mostly visible person")
         hw, chosen, placements = scene_layout("group", persons, rng)
         hw = (hw[0] * 3 // 4, hw[1] * 3 // 4)  # refine frames at 432x768 / 480x720
         placements = [scenes.Placement(p.scale * 0.75, p.top * 0.75, p.left * 0.75, p.flip) for p in placements]
