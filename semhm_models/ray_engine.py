@@ -62,10 +62,12 @@ class _Worker:
         self.matter = Matter.from_pretrained(source, options)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        key = "path" if "path" in batch else "bytes"
+        if "bytes" not in batch and "path" not in batch:
+            raise ValueError(f"rows with columns {list(batch)}: matting needs a 'path' or a 'bytes' column")
+        items = [bytes(b) for b in batch["bytes"]] if "bytes" in batch else [str(p) for p in batch["path"]]
+        names = [str(p) for p in batch["path"]] if "path" in batch else ["<bytes>"] * len(items)
         data, errors = [], []
-        for i, item in enumerate(batch[key]):
-            name = str(item) if key == "path" else str(batch["name"][i]) if "name" in batch else "<bytes>"
+        for item, name in zip(items, names, strict=True):
             try:
                 data.append(self.produce(self.matter, item))
                 errors.append(None)
@@ -131,9 +133,9 @@ def matte_jobs(
     CPU threads per actor: ``options.threads`` (or SEMHM_THREADS); else the cores split among the actors
     on a local Ray, 1 on a cluster.
 
-    Returns (input path, error message or None) per job, in job order. Raises ValueError for bad
-    arguments, RuntimeSetupError when Ray is missing, has too few GPUs, or the actors cannot load the
-    weights.
+    Returns (input path, error message or None) per job, in job order; if Ray fails midway, the jobs
+    left say so. Raises ValueError for bad arguments, WeightsError for missing or tampered weights,
+    RuntimeSetupError when Ray is missing, has too few GPUs, or its actors fail before any result.
     """
     _check_args(workers, gpus_per_worker)
     options = options or RuntimeOptions()
@@ -162,7 +164,7 @@ def matte_jobs(
         if gpus_per_worker and have < gpus_per_worker:
             raise RuntimeSetupError(f"{gpus_per_worker} GPU(s) per worker asked, but the Ray cluster has {have:g} GPU(s)")
         ds = ray.data.from_items([{"index": k, "path": str(i)} for k, (i, _) in enumerate(jobs)])
-        left = set(range(len(jobs)))
+        left, why = set(range(len(jobs))), "no result came back"
         try:
             for row in _matte(ds, produce, source, options, workers, gpus_per_worker, threads).iter_rows():
                 k = int(row["index"])
@@ -177,13 +179,14 @@ def matte_jobs(
                 left.discard(k)
                 if report:
                     report(str(inp), error)
-        except ray.exceptions.RayActorError as e:  # an actor could not load the model (weights checked above)
-            raise RuntimeSetupError(f"the Ray workers could not load the model: {_last_line(e)}") from None
         except ray.exceptions.RayError as e:
-            for k in sorted(left):  # nothing lost silently: each unfinished job says why
-                results[k] = (str(jobs[k][0]), f"{jobs[k][0]}: not matted, the Ray job failed: {_last_line(e)}")
-                if report:
-                    report(*results[k])
+            if isinstance(e, ray.exceptions.RayActorError) and len(left) == len(jobs):  # e.g. the model does not load there
+                raise RuntimeSetupError(f"the Ray workers failed before any photo was matted: {_last_line(e)}") from None
+            why = f"the Ray job failed: {_last_line(e)}"
+        for k in sorted(left):  # nothing lost silently: each unfinished job says why
+            results[k] = (str(jobs[k][0]), f"{jobs[k][0]}: not matted, {why}")
+            if report:
+                report(*results[k])
     finally:
         if local:
             ray.shutdown()
@@ -222,10 +225,11 @@ def matte_dataset(
     workers: int = 2,
     gpus_per_worker: float = 0.0,
 ) -> ray.data.Dataset:
-    """Matte a Ray dataset lazily: rows with a "path" column (image files the workers can read) or a
-    "bytes" column (encoded images; an optional "name" column names them in errors) come back with every
-    column kept plus "png" (bytes of the output PNG: ``output_format`` "rgba", "alpha" or "fg"; empty on
-    failure) and "error" (None, or a message naming the file).
+    """Matte a Ray dataset lazily: rows with a "bytes" column (encoded image files, as
+    ``ray.data.read_binary_files(..., include_paths=True)`` makes) or only a "path" column (files the
+    workers can read) come back with every column kept plus "png" (bytes of the output PNG:
+    ``output_format`` "rgba", "alpha" or "fg"; empty on failure) and "error" (None, or a message naming
+    the "path", "<bytes>" without one).
 
     Uses the Ray this process is connected to (``ray.init`` it first for a cluster). CPU threads per actor:
     ``options.threads`` (or SEMHM_THREADS), else 1 (set it to the cores of a node divided by its actors).
@@ -233,8 +237,8 @@ def matte_dataset(
     _check_args(workers, gpus_per_worker)
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format {output_format!r}: choose {', '.join(OUTPUT_FORMATS)}")
-    columns = ds.columns() or []
-    if "path" not in columns and "bytes" not in columns:
+    columns = ds.columns(fetch_if_missing=False)  # None when unknown without running the pipeline
+    if columns is not None and "path" not in columns and "bytes" not in columns:
         raise ValueError(f"the dataset has columns {columns}: it needs a 'path' or a 'bytes' column")
     options = options or RuntimeOptions()
     _quiet(_import_ray())

@@ -106,8 +106,8 @@ def test_matte_dataset_paths_and_bytes(local_ray, photos, tiny_weights):
         alpha = pixels(r["png"])
         assert alpha.ndim == 2 and np.abs(alpha - pixels(ray_engine.encode(local, r["path"], "alpha"))).max() <= 1
 
-    rows = [{"bytes": photos[3].read_bytes(), "name": "good.png"}, {"bytes": b"GIF89a broken", "name": "bad.gif"}]
-    out = {r["name"]: r for r in ray_engine.matte_dataset(ray.data.from_items(rows), str(tiny_weights), OPTIONS, workers=1).take_all()}
+    rows = [{"bytes": photos[3].read_bytes(), "path": "good.png"}, {"bytes": b"GIF89a broken", "path": "bad.gif"}]  # bytes first
+    out = {r["path"]: r for r in ray_engine.matte_dataset(ray.data.from_items(rows), str(tiny_weights), OPTIONS, workers=1).take_all()}
     assert out["good.png"]["error"] is None and pixels(out["good.png"]["png"]).shape[2] == 4
     assert out["bad.gif"]["error"].startswith("bad.gif: ") and out["bad.gif"]["png"] == b""
 
