@@ -84,6 +84,7 @@ def run_engine(name: str, workers: int, jobs: list[tuple[str, str]], source: str
     else:
         import ray
 
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         ray.init(num_cpus=workers * options.threads, num_gpus=0, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         start = time.perf_counter() - t0  # Ray itself: the engine's local start, timed apart
         t0 = time.perf_counter()

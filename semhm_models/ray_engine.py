@@ -147,6 +147,7 @@ def matte_jobs(
     local = address is None and not ray.is_initialized()
     threads = _threads(options, workers, local)
     if local:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report from a local run unless asked
         num_gpus = None if gpus_per_worker else 0  # GPUs: Ray counts the real ones
         ray.init(
             num_cpus=workers * threads,

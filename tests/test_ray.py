@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semhm_models.errors import WeightsError
+from semhm_models.errors import RuntimeSetupError, WeightsError
 from semhm_models.options import RuntimeOptions
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
@@ -23,7 +23,8 @@ OPTIONS = RuntimeOptions(provider="cpu", threads=1)
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray for the module (starting one takes seconds): 2 CPUs, no dashboard."""
+    """One local Ray for the module (starting one takes seconds): 2 CPUs, no dashboard, offline."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, logging_level="ERROR", object_store_memory=1 << 28)
     yield
     ray.shutdown()
@@ -122,4 +123,6 @@ def test_bad_arguments_fail_before_any_work(local_ray, tiny_weights, tmp_path):
         ray_engine.matte_jobs([("a.jpg", "a.png")], ray_engine.encode, write, workers=0)
     with pytest.raises(WeightsError, match="no-such-weights"):
         ray_engine.matte_jobs([("a.jpg", "a.png")], ray_engine.encode, write, str(tmp_path / "no-such-weights"))
+    with pytest.raises(RuntimeSetupError, match="1 GPU"):  # the module's Ray has no GPU
+        ray_engine.matte_jobs([("a.jpg", "a.png")], ray_engine.encode, write, str(tiny_weights), gpus_per_worker=1)
     assert ray_engine.matte_jobs([], ray_engine.encode, write) == []
