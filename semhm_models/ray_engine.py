@@ -92,6 +92,7 @@ def _matte(ds, produce: Produce, source: str | None, options: RuntimeOptions, wo
         compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=2),
         num_cpus=threads,
         num_gpus=gpus_per_worker or None,
+        max_task_retries=1,  # once for a lost node; a file that kills its worker (crash, out of memory) fails the run, never loops
     )
 
 
@@ -181,8 +182,8 @@ def matte_jobs(
                 if report:
                     report(str(inp), error)
         except ray.exceptions.RayError as e:
-            if isinstance(e, ray.exceptions.RayActorError) and len(left) == len(jobs):  # e.g. the model does not load there
-                raise RuntimeSetupError(f"the Ray workers failed before any photo was matted: {_last_line(e)}") from None
+            if isinstance(e, ray.exceptions.RayActorError) and e.actor_init_failed:  # e.g. the model does not load there
+                raise RuntimeSetupError(f"the Ray workers could not start: {_last_line(e)}") from None
             why = f"the Ray job failed: {_last_line(e)}"
         for k in sorted(left):  # nothing lost silently: each unfinished job says why
             results[k] = (str(jobs[k][0]), f"{jobs[k][0]}: not matted, {why}")

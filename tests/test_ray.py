@@ -126,3 +126,16 @@ def test_bad_arguments_fail_before_any_work(local_ray, tiny_weights, tmp_path):
     with pytest.raises(RuntimeSetupError, match="1 GPU"):  # the module's Ray has no GPU
         ray_engine.matte_jobs([("a.jpg", "a.png")], ray_engine.encode, write, str(tiny_weights), gpus_per_worker=1)
     assert ray_engine.matte_jobs([], ray_engine.encode, write) == []
+
+
+def test_a_file_that_kills_its_worker_fails_the_run_without_hanging(local_ray, photos, tiny_weights, tmp_path):
+    def produce(matter, path: str) -> bytes:
+        if Path(path).stem == "p03":
+            os._exit(1)  # as a crash or the kernel's out-of-memory killer would
+        return ray_engine.encode(matter, path)
+
+    jobs = [(str(p), str(tmp_path / f"{p.stem}.png")) for p in photos[:6]]
+    results = dict(ray_engine.matte_jobs(jobs, produce, write, str(tiny_weights), OPTIONS, workers=2))
+    assert "not matted, the Ray job failed" in results[str(photos[3])]
+    for p, error in results.items():  # every job is either written or named with the reason
+        assert (error is None) == (tmp_path / f"{Path(p).stem}.png").is_file()
