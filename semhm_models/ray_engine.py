@@ -242,8 +242,7 @@ def matte_dataset(
     columns = ds.columns(fetch_if_missing=False)  # None when unknown without running the pipeline
     if columns is not None and "path" not in columns and "bytes" not in columns:
         raise ValueError(f"the dataset has columns {columns}: it needs a 'path' or a 'bytes' column")
-    options = options or RuntimeOptions()
-    _quiet(_import_ray())
+    options = options or RuntimeOptions()  # the pipeline's own Ray settings (progress, logging) stay as they are
     produce = partial(encode, output_format=output_format)
     return _matte(ds, produce, source, options, workers, gpus_per_worker, _threads(options, workers, local=False))
 
