@@ -139,3 +139,27 @@ def test_a_file_that_kills_its_worker_fails_the_run_without_hanging(local_ray, p
     assert "not matted, the Ray job failed" in results[str(photos[3])]
     for p, error in results.items():  # every job is either written or named with the reason
         assert (error is None) == (tmp_path / f"{Path(p).stem}.png").is_file()
+
+
+def test_cli_engine_ray_writes_what_the_local_engine_writes(local_ray, photos, tiny_weights, tmp_path, capsys):
+    """`semhm matte --engine ray` with 2 workers: the local engine's files (to 1/255), the corrupt file named,
+    exit status 1, no input touched."""
+    from semhm_models.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in photos:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    before = digest(folder.iterdir())
+    common = ["--model", str(tiny_weights), "--provider", "cpu", "--threads", "1"]
+    assert main(["matte", str(folder), "-o", str(tmp_path / "local"), *common]) == 1
+    capsys.readouterr()
+    assert main(["matte", str(folder), "-o", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2", *common]) == 1
+    err = capsys.readouterr().err
+    assert "corrupt.jpg" in err and "21 done: 20 written" in err and "1 failed" in err
+    assert digest(folder.iterdir()) == before
+    local = sorted((tmp_path / "local").iterdir())
+    assert [p.name for p in local] == sorted(f"{p.stem}.png" for p in photos)
+    for p in local:
+        assert np.abs(pixels(p) - pixels(tmp_path / "ray" / p.name)).max() <= 1

@@ -259,10 +259,8 @@ def _message(inp: str, e: Exception) -> str:
 def _run_ray(args, jobs, producer: Producer, options, batch: Batch) -> str:
     if importlib.util.find_spec("ray") is None:
         raise SemhmError("--engine ray needs Ray: pip install 'semhm[ray]'")
-    try:
-        from semhm_models.ray_engine import matte_jobs
-    except ModuleNotFoundError as e:
-        raise SemhmError(f"--engine ray: this install has no Ray engine ({e})") from None
+    from semhm_models.ray_engine import matte_jobs
+
     if producer.stdin is not None:
         raise SemhmError("--engine ray reads files, not stdin")
 
