@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
@@ -129,6 +130,8 @@ def test_tiny_end_to_end(dataset, tmp_path, capsys):
         assert files["mrn.onnx"] == (out / "mrn.onnx").read_bytes()
         card = files["README.md"].decode()
         assert "Intended use and limits" in card and "Training data" in card and "Licences" in card
+        meta = ModelCard(card).data  # the Hub's own parser of the YAML header
+        assert meta.pipeline_tag == "image-segmentation" and meta.library_name == "onnx" and meta.license == "apache-2.0"
         r = subprocess.run(
             [sys.executable, "-m", "semhm_models.cli", "download", "hf://me/tiny@main"],
             env=env,
@@ -170,3 +173,35 @@ def test_losses_follow_the_paper():
     m[:, :, 8:24, 8:24] = 1
     d = degrade(m, g)
     assert d.shape == m.shape and 0 <= d.min() and d.max() <= 1 and not torch.equal(d, m)
+
+
+def test_torchrun_two_processes_train_every_stage_and_resume(dataset, tmp_path):
+    """`torchrun --nproc_per_node 2 -m train train`: DistributedDataParallel on gloo, each stage a few steps,
+    rank 0 writes one log line per step and the checkpoints, a 2-process run resumes, and evaluate and
+    export read the result."""
+    cfg, cache, run = str(dataset / "cfg.json"), str(tmp_path / "cache"), tmp_path / "run"
+    assert train_main(["build-fine", "--config", cfg, "--cache", cache]) == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    opts = ["--config", cfg, "--cache", cache, "--batch", "4", "--log-every", "1", "--save-every", "1", "--threads", "1", "--run", str(run)]
+
+    def torchrun(*args: str) -> str:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "train", "--", "train", *args, *opts]
+        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r.stdout
+
+    torchrun("--stage", "mpn", "--steps", "2", "--pretrained", "none")
+    assert "resumed mpn at step 2" in torchrun("--stage", "mpn", "--steps", "3", "--pretrained", "none")
+    torchrun("--stage", "qun", "--steps", "2")
+    torchrun("--stage", "mrn", "--steps", "2")
+    torchrun("--stage", "joint", "--steps", "2", "--init-from", str(run / "mrn.safetensors"))
+    for stage in ("mpn", "qun", "mrn", "joint"):
+        log = [json.loads(line) for line in open(run / f"{stage}.log.jsonl")]
+        assert [r["step"] for r in log] == ([1, 2, 3] if stage == "mpn" else [1, 2]), stage  # rank 0 alone writes
+        assert len(torch.load(run / f"{stage}.resume.pt", weights_only=False)["ranks"]) == 2
+    assert json.loads((run / "mrn.json").read_text())["step"] == 2
+    assert train_main(["export", "--run", str(run), "--out", str(tmp_path / "onnx"), "--precisions", "fp32"]) == 0
+    val = tmp_path / "val"
+    assert train_main(["build-val", "--config", cfg, "--cache", cache, "--out", str(val)]) == 0
+    assert train_main(["evaluate", "--run", str(run), "--val", str(val), "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["whole"]["count"] == 4
