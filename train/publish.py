@@ -7,7 +7,6 @@ from pathlib import Path
 
 from semhm_models.weights import MANIFEST, read_manifest, verify
 
-
 HUB_LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0")
 
 
