@@ -231,3 +231,12 @@ def test_qun_masks_is_one_option_with_the_old_flag_as_alias():
         assert (parse(), parse("--qun", "use"), parse("--qun", "none"), parse("--qun-masks", "coarse")) == ("all", "all", "none", "coarse")
         with pytest.raises(SystemExit):
             parse("--qun-masks", "some")
+
+
+def test_model_card_header_follows_the_manifest_licence():
+    from train.publish import model_card
+
+    files = {"mpn.onnx": {}, "qun.onnx": {}, "mrn.onnx": {}}
+    for weights, expected in (("Apache-2.0", "apache-2.0"), ("CC-BY-NC-4.0", "cc-by-nc-4.0"), ("research use only (BSDS500)", "other")):
+        meta = ModelCard(model_card({"files": files, "licences": {"weights": weights}}, "me/tiny")).data
+        assert (meta.license, meta.pipeline_tag, meta.library_name) == (expected, "image-segmentation", "onnx")
