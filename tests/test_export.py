@@ -14,9 +14,10 @@ from safetensors.torch import load_file, save_file
 from semhm_models import contracts
 from semhm_models.images import load_mask
 from semhm_models.nets import MPN
+from semhm_models.nets.graphs import MPNGraph
+from train.checkpoints import average, load_stage
 from train.evaluate import Chain, predict_dir
-from train.export import MPNGraph, export, load_stage, onnx_name, parity
-from train.stages import average_checkpoints
+from train.export import export, onnx_name, parity
 
 
 def test_parity_torch_vs_onnxruntime_at_odd_sizes(tiny_run, tiny_weights):
@@ -43,15 +44,15 @@ def test_flip_scale_averages_its_three_passes_and_exports(tiny_run, tmp_path):
 def test_average_checkpoints_is_the_mean_of_floats(tiny_run, tmp_path):
     other = {k: v + 1 if v.is_floating_point() else v + 7 for k, v in load_file(str(tiny_run / "mpn.safetensors")).items()}
     save_file(other, str(tmp_path / "other.safetensors"))
-    path = average_checkpoints("mpn", [str(tiny_run), str(tmp_path / "other.safetensors")], str(tmp_path / "soup"))
+    path = average("mpn", [str(tiny_run), str(tmp_path / "other.safetensors")], str(tmp_path / "soup"))
     first, avg = load_file(str(tiny_run / "mpn.safetensors")), load_file(str(path))
     for k, v in avg.items():
         torch.testing.assert_close(v, first[k] + 0.5 if v.is_floating_point() else first[k])
     MPN().load_state_dict(avg)
     with pytest.raises(ValueError, match="qun.safetensors: not a mpn checkpoint"):
-        average_checkpoints("mpn", [str(tiny_run), str(tiny_run / "qun.safetensors")], str(tmp_path / "x"))
+        average("mpn", [str(tiny_run), str(tiny_run / "qun.safetensors")], str(tmp_path / "x"))
     with pytest.raises(FileNotFoundError, match="nothing/mpn.safetensors: missing"):
-        average_checkpoints("mpn", [str(tiny_run), str(tmp_path / "nothing")], str(tmp_path / "x"))
+        average("mpn", [str(tiny_run), str(tmp_path / "nothing")], str(tmp_path / "x"))
 
 
 def test_fp16_files_round_like_fp16_and_hold_half_weights(tiny_run, tiny_weights):

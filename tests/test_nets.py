@@ -35,3 +35,25 @@ def test_shapes_and_ranges():
     assert fgr.shape == (2, 3, 67, 93) and alpha.shape == (2, 1, 67, 93)
     for t in (masks, unified, fgr, alpha):
         assert 0 <= t.min() and t.max() <= 1
+
+
+def test_torch_runner_is_the_chain_as_exported():
+    """run_chain over TorchRunner: MPN's passes averaged as exported, QUN where the policy says, MRN; fp16
+    rounds like half precision; a stage it was not given is named."""
+    from semhm_models.chain import run_chain
+    from semhm_models.nets.graphs import MPNGraph, TorchRunner
+
+    torch.manual_seed(0)
+    mpn, qun, mrn = MPN().eval(), QUN().eval(), MRN().eval()
+    lr, image = torch.rand(1, 3, *MPN_SIZE), torch.rand(1, 3, 67, 93)
+    with torch.no_grad():
+        mask = MPNGraph(mpn)(lr)[1]
+        full, direct = mrn(image, qun(lr, mask)), mrn(image, mask)
+    runner = TorchRunner(mpn, qun, mrn)
+    for policy, want in (("all", full), ("coarse", direct), ("none", direct)):
+        got = run_chain(runner, lr, image, qun_masks=policy)
+        assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True)), policy
+    half = run_chain(TorchRunner(mpn, qun, mrn, precision="fp16"), lr, image)[1]
+    assert half.dtype == torch.float32 and 0 < (half - full[1]).abs().max() <= 2e-2
+    with pytest.raises(ValueError, match="this runner has no qun weights"):
+        run_chain(TorchRunner(mpn, None, mrn), lr, image)

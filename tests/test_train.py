@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
@@ -18,6 +21,7 @@ from tests.conftest import ROOT, need_shared
 from tests.hubserver import Hub
 from train import data
 from train.cli import main as train_main
+from train.export import export
 from train.stages import degrade, mpn_loss, qun_loss
 
 
@@ -62,10 +66,17 @@ def dataset(tmp_path_factory):
     return root
 
 
-def test_tiny_end_to_end(dataset, tmp_path, capsys):
-    cfg, cache, run = str(dataset / "cfg.json"), str(tmp_path / "cache"), str(tmp_path / "run")
-    assert train_main(["build-fine", "--config", cfg, "--cache", cache]) == 0
-    assert len(list((tmp_path / "cache" / "64x48" / "fine").glob("*.npz"))) == 4
+@pytest.fixture(scope="module")
+def cache(dataset, tmp_path_factory) -> str:
+    """The dataset's cache with its fine labels built (the step is resumable: later calls redo nothing)."""
+    out = str(tmp_path_factory.mktemp("cache"))
+    assert train_main(["build-fine", "--config", str(dataset / "cfg.json"), "--cache", out]) == 0
+    return out
+
+
+def test_tiny_end_to_end(dataset, cache, tmp_path, capsys):
+    cfg, run = str(dataset / "cfg.json"), str(tmp_path / "run")
+    assert len(list((Path(cache) / "64x48" / "fine").glob("*.npz"))) == 4
     assert train_main(["build-fine", "--config", cfg, "--cache", cache]) == 0  # resumable: nothing to redo
     assert train_main(["build-val", "--config", cfg, "--cache", cache, "--out", str(tmp_path / "val")]) == 0
     assert len(list((tmp_path / "val" / "images").iterdir())) == 4
@@ -129,6 +140,8 @@ def test_tiny_end_to_end(dataset, tmp_path, capsys):
         assert files["mrn.onnx"] == (out / "mrn.onnx").read_bytes()
         card = files["README.md"].decode()
         assert "Intended use and limits" in card and "Training data" in card and "Licences" in card
+        meta = ModelCard(card).data  # the Hub's own parser of the YAML header
+        assert meta.pipeline_tag == "image-segmentation" and meta.library_name == "onnx" and meta.license == "apache-2.0"
         r = subprocess.run(
             [sys.executable, "-m", "semhm_models.cli", "download", "hf://me/tiny@main"],
             env=env,
@@ -144,9 +157,10 @@ def test_missing_and_mismatched_files_are_named(dataset, tmp_path):
     src = data.source_of(cfg, "syn")
     with pytest.raises(data.DataError, match="p9.*missing file"):
         data.read_person(src, "p9", (64, 48))
-    Image.new("L", (10, 10)).save(dataset / "coarse" / "masks" / "p3.png")
+    broken = data.Source("coarse", shutil.copytree(dataset / "coarse", tmp_path / "coarse"))  # the shared dataset stays intact
+    Image.new("L", (10, 10)).save(broken.root / "masks" / "p3.png")
     with pytest.raises(data.DataError, match="does not match"):
-        data.read_person(src, "p3", (64, 48))
+        data.read_person(broken, "p3", (64, 48))
     with pytest.raises(data.DataError, match="missing; run `python -m train build-fine`"):
         data.load_split(cfg, tmp_path, "fine")
 
@@ -170,3 +184,59 @@ def test_losses_follow_the_paper():
     m[:, :, 8:24, 8:24] = 1
     d = degrade(m, g)
     assert d.shape == m.shape and 0 <= d.min() and d.max() <= 1 and not torch.equal(d, m)
+
+
+def test_torchrun_two_processes_train_every_stage_and_resume(dataset, cache, tmp_path):
+    """`torchrun --nproc_per_node 2 -m train train`: DistributedDataParallel on gloo, each stage a few steps,
+    rank 0 writes one log line per step and the checkpoints, a 2-process run resumes, and evaluate and
+    export read the result."""
+    cfg, run = str(dataset / "cfg.json"), tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    opts = ["--config", cfg, "--cache", cache, "--batch", "4", "--log-every", "1", "--save-every", "1", "--threads", "1", "--run", str(run)]
+
+    def torchrun(*args: str) -> str:
+        # `--` ends torchrun's options: otherwise it reads our --run as an abbreviation of its --run-path
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "train", "--", "train"]
+        cmd += [*args, *opts]
+        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r.stdout
+
+    torchrun("--stage", "mpn", "--steps", "2", "--pretrained", "none")
+    assert "resumed mpn at step 2" in torchrun("--stage", "mpn", "--steps", "3", "--pretrained", "none")
+    torchrun("--stage", "qun", "--steps", "2")
+    torchrun("--stage", "mrn", "--steps", "2")
+    torchrun("--stage", "joint", "--steps", "2", "--init-from", str(run / "mrn.safetensors"))
+    for stage in ("mpn", "qun", "mrn", "joint"):
+        log = [json.loads(line) for line in open(run / f"{stage}.log.jsonl")]
+        assert [r["step"] for r in log] == ([1, 2, 3] if stage == "mpn" else [1, 2]), stage  # rank 0 alone writes
+        assert len(torch.load(run / f"{stage}.resume.pt", weights_only=False)["ranks"]) == 2
+    assert json.loads((run / "mrn.json").read_text())["step"] == 2
+    assert export(run, tmp_path / "onnx", precisions=("fp32",))["stages"] == {s: f"{s}.onnx" for s in ("mpn", "qun", "mrn")}
+    val = tmp_path / "val"
+    assert train_main(["build-val", "--config", cfg, "--cache", cache, "--out", str(val)]) == 0
+    assert train_main(["evaluate", "--run", str(run), "--val", str(val), "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["whole"]["count"] == 4
+
+
+def test_qun_masks_is_one_option_with_the_old_flag_as_alias():
+    import argparse
+
+    from train.cli import add_evaluate, add_train
+
+    for add, required in ((add_train, ["--stage", "mrn", "--run", "r"]), (add_evaluate, ["--run", "r", "--out", "o"])):
+        p = argparse.ArgumentParser()
+        add(p)
+        parse = lambda *a: p.parse_args([*required, *a]).qun_masks  # noqa: B023, E731
+        assert (parse(), parse("--qun", "use"), parse("--qun", "none"), parse("--qun-masks", "coarse")) == ("all", "all", "none", "coarse")
+        with pytest.raises(SystemExit):
+            parse("--qun-masks", "some")
+
+
+def test_model_card_header_follows_the_manifest_licence():
+    from train.publish import model_card
+
+    files = {"mpn.onnx": {}, "qun.onnx": {}, "mrn.onnx": {}}
+    for weights, expected in (("Apache-2.0", "apache-2.0"), ("CC-BY-NC-4.0", "cc-by-nc-4.0"), ("research use only (BSDS500)", "other")):
+        meta = ModelCard(model_card({"files": files, "licences": {"weights": weights}}, "me/tiny")).data
+        assert (meta.license, meta.pipeline_tag, meta.library_name) == (expected, "image-segmentation", "onnx")

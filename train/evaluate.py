@@ -1,8 +1,8 @@
 """Evaluate checkpoints on the validation composites with the runtime's own pre/post-processing.
 
-What is evaluated is a ``Chain``: its modes are ``chain`` (MPN -> QUN -> MRN, or MPN -> MRN with
-``qun='none'``) and ``mpn`` (the MPN foreground mask alone, bilinearly upsampled: the segmentation
-baseline)."""
+What is evaluated is a ``Chain``: its modes are ``chain`` (semhm_models.chain.run_chain on the
+checkpoints, MPN -> QUN -> MRN, or MPN -> MRN with ``qun_masks`` coarse or none) and ``mpn`` (the MPN
+foreground mask alone, bilinearly upsampled: the segmentation baseline)."""
 
 from __future__ import annotations
 
@@ -15,50 +15,45 @@ import torch
 from PIL import Image
 
 from semhm_models import processing as pp
+from semhm_models.chain import run_chain
 from semhm_models.images import load_mask, load_rgb
 from semhm_models.metrics import matting_errors, unknown_region
+from semhm_models.nets.graphs import DEFAULT_TTA, TorchRunner
 from semhm_models.progress import progress
-from train.export import DEFAULT_TTA, as_exported, load_stage
+from train import checkpoints
 
 
 @dataclass(frozen=True)
 class Chain:
-    """Which checkpoints to evaluate, and how: ``mode`` chain (MPN -> QUN -> MRN, or MPN -> MRN with
-    ``qun`` "none") or mpn (MPN alone, upsampled); MPN with test-time augmentation ``tta`` as exported;
-    ``precision`` fp16: half-precision weights and arithmetic (every op's output rounded to fp16, as on a
-    GPU), the check of the fp16 files."""
+    """Which checkpoints to evaluate, and how: ``mode`` chain (MPN -> QUN -> MRN, MPN's masks through QUN
+    when ``qun_masks`` is "all") or mpn (MPN alone, upsampled); MPN with test-time augmentation ``tta`` as
+    exported; ``precision`` fp16: half-precision weights and arithmetic (every op's output rounded to fp16,
+    as on a GPU), the check of the fp16 files."""
 
     run: str
     mode: str = "chain"
-    qun: str = "use"
+    qun_masks: str = "all"
     mpn_from: str | None = None
     qun_from: str | None = None
     precision: str = "fp32"
     tta: str = DEFAULT_TTA
 
-    def load(self, stage: str) -> torch.nn.Module:
-        folder = {"mpn": self.mpn_from, "qun": self.qun_from}.get(stage) or self.run
-        return as_exported(stage, load_stage(stage, folder), self.precision, self.tta)
+    def runner(self) -> TorchRunner:
+        stages = ("mpn",) if self.mode == "mpn" else ("mpn", "qun", "mrn") if self.qun_masks == "all" else ("mpn", "mrn")
+        return checkpoints.runner(self.run, self.mpn_from, self.qun_from, self.precision, self.tta, stages)
 
 
 def predict_dir(images: Path, out: Path, chain: Chain) -> Path:
+    """One alpha PNG per image of ``images`` in ``out``, same size, from ``chain``."""
     out.mkdir(parents=True, exist_ok=True)
-    mode = chain.mode
-    mpn = chain.load("mpn")
-    q = chain.load("qun") if chain.qun == "use" and mode == "chain" else None
-    mrn = chain.load("mrn") if mode == "chain" else None
-    for f in progress(sorted(images.iterdir()), f"predict {mode}"):
+    runner = chain.runner()
+    for f in progress(sorted(images.iterdir()), f"predict {chain.mode}"):
         rgb = load_rgb(f)
-        h, w = rgb.shape[:2]
-        with torch.no_grad():
-            lr = torch.from_numpy(pp.lowres(rgb))
-            mask = mpn(lr)[1]
-            if mode == "mpn":
-                alpha = pp.resize_plane(mask[0, 0].numpy(), (h, w))
-            else:
-                if q is not None:
-                    mask = q(lr, mask)
-                alpha = mrn(torch.from_numpy(pp.to_nchw(rgb)), mask)[1][0, 0].numpy()
+        lr = torch.from_numpy(pp.lowres(rgb))
+        if chain.mode == "mpn":
+            alpha = pp.resize_plane(runner.mpn(lr)[0, 0].numpy(), rgb.shape[:2])
+        else:
+            alpha = run_chain(runner, lr, torch.from_numpy(pp.to_nchw(rgb)), qun_masks=chain.qun_masks)[1][0, 0].numpy()
         Image.fromarray(pp.to_uint8(alpha)).save(out / f"{f.stem}.png")
     return out
 

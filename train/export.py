@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import warnings
 from pathlib import Path
@@ -10,74 +9,18 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file
 
 from semhm_models import contracts, weights
+from semhm_models.chain import qun_policy
 from semhm_models.contracts import MPN_SIZE
-from semhm_models.nets import MPN, MRN, QUN
+from semhm_models.nets.graphs import DEFAULT_TTA, PRECISIONS, MPNGraph, as_exported  # noqa: F401 (MPNGraph: for tests/test_api.py until it uses TorchRunner)
+from train.checkpoints import load_stage
 
 OPSET = 17
-FILE_PRECISIONS = ("fp32", "fp16")
-# MPN test-time augmentation: the passes averaged in the graph, each (scale of the 192x160 input, mirrored).
-# flip-scale adds the mirror image at 1.5x (288x240): 2.1x flip's MPN arithmetic; measured in docs/results.md.
-MPN_TTA = {
-    "flip-scale": ((1.0, False), (1.0, True), (1.5, True)),
-    "flip": ((1.0, False), (1.0, True)),
-    "none": ((1.0, False),),
-}
-DEFAULT_TTA = "flip-scale"
-
-
-class MPNGraph(torch.nn.Module):
-    """MPN as exported: both masks, and the foreground channel alone so that QUN can take it on the device
-    without a copy back to the host. ``tta`` names the passes averaged inside the graph (``MPN_TTA``)."""
-
-    def __init__(self, mpn: MPN, tta: str = DEFAULT_TTA) -> None:
-        super().__init__()
-        if tta not in MPN_TTA:
-            raise ValueError(f"mpn tta {tta!r}: choose {', '.join(MPN_TTA)}")
-        self.mpn, self.passes = mpn, MPN_TTA[tta]
-
-    def forward(self, image_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        total = 0
-        for scale, mirrored in self.passes:
-            x = image_lr if scale == 1.0 else F.interpolate(image_lr, scale_factor=scale, mode="bilinear")
-            m = self.mpn(x.flip(-1)).flip(-1) if mirrored else self.mpn(x)
-            total = total + (m if scale == 1.0 else F.interpolate(m, size=list(MPN_SIZE), mode="bilinear"))
-        masks = total / len(self.passes)
-        return masks, masks[:, :1]
-
-
-class Half(torch.nn.Module):
-    """A stage with float16 weights and arithmetic behind the float32 contract: casts at the edges only, so
-    callers and I/O binding are the same for both precisions."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        super().__init__()
-        self.net = copy.deepcopy(net).half()
-
-    def forward(self, *xs: torch.Tensor):
-        out = self.net(*(x.half() for x in xs))
-        return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
-
-
-def as_exported(stage: str, net: torch.nn.Module, precision: str = "fp32", tta: str = DEFAULT_TTA) -> torch.nn.Module:
-    net = MPNGraph(net, tta) if stage == "mpn" else net
-    return Half(net) if precision == "fp16" else net
 
 
 def onnx_name(stage: str, precision: str) -> str:
     return f"{stage}.onnx" if precision == "fp32" else f"{stage}.{precision}.onnx"
-
-
-def load_stage(stage: str, folder: str | Path) -> torch.nn.Module:
-    net = {"mpn": MPN, "qun": QUN, "mrn": MRN}[stage]()
-    path = Path(folder) / f"{stage}.safetensors"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing checkpoint")
-    net.load_state_dict(load_file(str(path)))
-    return net.eval()
 
 
 def example_inputs(stage: str) -> tuple[torch.Tensor, ...]:
@@ -130,18 +73,17 @@ def export(
     mpn_from: str | None = None,
     qun_from: str | None = None,
     info: dict | None = None,
-    precisions: tuple[str, ...] = FILE_PRECISIONS,
+    precisions: tuple[str, ...] = PRECISIONS,
     tta: str = DEFAULT_TTA,
     qun_masks: str = "all",
 ) -> dict:
     """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` in each of ``precisions`` (fp32 always), MPN with
     test-time augmentation ``tta``, and write its manifest. ``qun_masks``: which masks the runtime sends
     through QUN, "all" (the paper) or "coarse" (users' masks only; MPN's go straight to MRN)."""
-    bad = [p for p in precisions if p not in FILE_PRECISIONS]
+    bad = [p for p in precisions if p not in PRECISIONS]
     if bad:
-        raise ValueError(f"precision {bad[0]!r}: choose from {', '.join(FILE_PRECISIONS)}")
-    if qun_masks not in weights.QUN_MASKS:
-        raise ValueError(f"qun masks {qun_masks!r}: choose {' or '.join(weights.QUN_MASKS)}")
+        raise ValueError(f"precision {bad[0]!r}: choose from {', '.join(PRECISIONS)}")
+    qun_masks = qun_policy(qun_masks)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     src = {"mpn": Path(mpn_from or run), "qun": Path(qun_from or run), "mrn": Path(run)}

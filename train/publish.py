@@ -7,9 +7,15 @@ from pathlib import Path
 
 from semhm_models.weights import MANIFEST, read_manifest, verify
 
+HUB_LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0")
+
 
 def model_card(manifest: dict, repo_id: str) -> str:
+    """The Hub's README.md for exported weights: a YAML header (licence of the weights as the manifest
+    states it, ``other`` when the Hub has no identifier for it; pipeline_tag image-segmentation; library
+    onnx) and what a user needs: use, limits, evaluation, training data, licences."""
     m = manifest
+    weights_licence = str(m.get("licences", {}).get("weights", "apache-2.0")).lower()
     metrics = m.get("metrics", {})
     rows = "\n".join(
         f"| {name} | " + " | ".join(f"{v.get(k, float('nan')):.4f}" for k in ("sad", "mse", "grad", "conn")) + " |"
@@ -19,9 +25,10 @@ def model_card(manifest: dict, repo_id: str) -> str:
     data = json.dumps(m.get("training", {}), indent=1)
     licences = "\n".join(f"- {k}: {v}" for k, v in m.get("licences", {}).items())
     return f"""---
-license: apache-2.0
+license: {weights_licence if weights_licence in HUB_LICENSES else "other"}
 library_name: onnx
-tags: [image-segmentation, matting, human-matting, onnx]
+pipeline_tag: image-segmentation
+tags: [image-segmentation, matting, human-matting, onnx, semhm]
 ---
 # semhm weights: {repo_id}
 

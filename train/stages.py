@@ -1,5 +1,5 @@
-"""The three training stages with the paper's losses (Eq. 2, 3-5, 6), checkpoints and resume, and the
-joint fine-tune of MPN and MRN that follows them (ours, docs/training.md).
+"""The three training stages with the paper's losses (Eq. 2, 3-5, 6), and the joint fine-tune of MPN and
+MRN that follows them (ours, docs/training.md): one small class per stage, run by train.loop.
 
 Batches are made on the fly from the cached uint8 arrays: fine persons composited over random training
 backgrounds, coarse persons as the real photos with their coarse masks. Augmentation: random horizontal
@@ -8,22 +8,18 @@ flips (paper) and random crops (ours: CCP is full-body only, so crops teach MPN 
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 from semhm_models.contracts import MPN_SIZE
 from semhm_models.nets import MPN, MRN, QUN, load_lite0_encoder
+from semhm_models.nets.graphs import DEFAULT_TTA, MPNGraph
 from semhm_models.nets.models import resize_lr
 from train import data
-from train.export import DEFAULT_TTA, MPNGraph
+from train.checkpoints import load_stage
 
 
 @dataclass
@@ -33,7 +29,7 @@ class StageArgs:
     config: str
     cache: str = "data/cache"
     coarse: str = "use"  # mpn: use | none (the 'without coarse data' ablation)
-    qun: str = "use"  # mrn: use | none (the 'without QUN' ablation)
+    qun_masks: str = "all"  # mrn: MPN's masks through QUN (all, the paper) or not (coarse, none: 'without QUN')
     mpn_from: str = ""  # mrn/qun: folder holding mpn.safetensors, default: run
     qun_from: str = ""  # mrn: folder holding qun.safetensors, default: run
     steps: int = 1000
@@ -47,11 +43,8 @@ class StageArgs:
     init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained);
     # joint: the MRN checkpoint, MPN comes from mpn_from
     mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
-    mpn_tta: str = DEFAULT_TTA  # mrn, joint: MPN's masks as exported, see train.export.MPN_TTA
+    mpn_tta: str = DEFAULT_TTA  # mrn, joint: MPN's masks as exported, see semhm_models.nets.graphs.MPN_TTA
     limit: int = 0  # use only the first N persons of each split (tests)
-
-
-STAGES = ("mpn", "qun", "mrn", "joint")
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -104,9 +97,9 @@ def degrade(mask: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 class Batches:
-    """Random batches as float32 NCHW tensors in [0, 1] on ``device``."""
+    """Random batches as float32 NCHW tensors in [0, 1] on ``device``, drawn with ``seed``."""
 
-    def __init__(self, cfg: dict, a: StageArgs, device: torch.device, need_coarse: bool):
+    def __init__(self, cfg: dict, a: StageArgs, device: torch.device, need_coarse: bool, seed: int):
         lim = a.limit or None
         self.fine = data.load_split(cfg, a.cache, "fine")
         if lim:
@@ -115,7 +108,8 @@ class Batches:
         if self.coarse is not None and lim:
             self.coarse = {k: v[:lim] for k, v in self.coarse.items()}
         self.bgs = data.load_backgrounds(cfg, "train")
-        self.rng = np.random.default_rng(a.seed)
+        self.rng = np.random.default_rng(seed)  # crops, flips, persons, backgrounds
+        self.gen = torch.Generator().manual_seed(seed)  # mask degradations
         self.device = device
 
     def _crop_size(self, h: int, w: int, min_scale: float) -> tuple[int, int]:
@@ -159,16 +153,122 @@ class Batches:
         return [torch.cat(o) for o in outs]
 
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+class Stage:
+    """One training stage: the module it trains (``build``), one batch of that module's inputs and of the
+    loss's targets (``batch``), the loss, and the checkpoint files it writes (``files``; the first is the
+    one it resumes from)."""
+
+    name = ""
+    coarse_photos = False  # also draws real photos with their coarse masks (unless --coarse none)
+
+    def __init__(self, a: StageArgs, device: torch.device) -> None:
+        self.a, self.device = a, device
+
+    def build(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
+        raise NotImplementedError
+
+    def loss(self, out, targets: tuple) -> torch.Tensor:
+        raise NotImplementedError
+
+    def files(self, net: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        return {self.name: net}
+
+    def init_target(self, net: torch.nn.Module) -> torch.nn.Module:
+        """What --init-from loads into."""
+        return next(iter(self.files(net).values()))
+
+    def n_coarse(self, n: int, n_fine_persons: int, n_coarse_persons: int) -> int:
+        return 0
 
 
-def _load(net: torch.nn.Module, folder: str, name: str) -> torch.nn.Module:
-    path = Path(folder) / f"{name}.safetensors"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; train stage '{name}' first")
-    net.load_state_dict(load_file(str(path)))
-    return net.eval().requires_grad_(False)
+class MPNStage(Stage):
+    """Eq. 2 on fine composites and coarse photos, in proportion to their counts."""
+
+    name, coarse_photos = "mpn", True
+
+    def build(self) -> torch.nn.Module:
+        net = MPN()
+        if self.a.pretrained == "imagenet":
+            load_lite0_encoder(net.encoder)
+        return net
+
+    def n_coarse(self, n: int, nf: int, nc: int) -> int:
+        return round(n * nc / (nf + nc))
+
+    def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
+        img, alpha, _ = b.fine_batch(n - n_coarse)
+        img, alpha = b.flip_crop([img, alpha], 0.45, MPN_SIZE)
+        if n_coarse:
+            ci, cm = b.coarse_batch(n_coarse)
+            ci, cm = b.flip_crop([ci, cm], 0.45, MPN_SIZE)
+            img, alpha = torch.cat([img, ci]), torch.cat([alpha, cm])
+        return (img,), (alpha,)
+
+    def loss(self, out, targets: tuple) -> torch.Tensor:
+        return mpn_loss(out, targets[0])
+
+
+class QUNPair(torch.nn.Module):
+    """QUN on an accurate mask x and on its degraded twin x' (both terms of Eq. 3-5 in one forward)."""
+
+    def __init__(self, qun: QUN) -> None:
+        super().__init__()
+        self.qun = qun
+
+    def forward(self, image_lr: torch.Tensor, x: torch.Tensor, x_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.qun(image_lr, x), self.qun(image_lr, x_)
+
+
+class QUNStage(Stage):
+    """Eq. 3-5 on fine alphas and their random degradations."""
+
+    name = "qun"
+
+    def build(self) -> torch.nn.Module:
+        return QUNPair(QUN())
+
+    def files(self, net: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        return {"qun": net.qun}
+
+    def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
+        img, alpha, _ = b.fine_batch(n)
+        img, alpha = b.flip_crop([img, alpha], 0.45, MPN_SIZE)
+        x_ = degrade(alpha.cpu(), b.gen).to(self.device)
+        return (img, alpha, x_), (alpha, x_)
+
+    def loss(self, out, targets: tuple) -> torch.Tensor:
+        return qun_loss(*out, *targets)
+
+
+class MRNStage(Stage):
+    """Eq. 6 on fine crops, with the masks of the frozen MPN (as exported), through the frozen QUN or not."""
+
+    name = "mrn"
+
+    def build(self) -> torch.nn.Module:
+        net, a = MRN(), self.a
+        self.mpn = MPNGraph(load_stage("mpn", a.mpn_from or a.run), a.mpn_tta).to(self.device)
+        self.qun = load_stage("qun", a.qun_from or a.run).to(self.device) if a.qun_masks == "all" else None
+        return net
+
+    def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
+        img, alpha, fg = b.fine_batch(n)
+        img, alpha, fg = b.flip_crop([img, alpha, fg], 0.6, None)
+        with torch.no_grad():
+            lr_img = resize_lr(img, MPN_SIZE)
+            mask = self.mpn(lr_img)[1]
+            if self.a.mrn_masks == "mix":  # MPN's errors are mostly semantic: MRN also needs masks whose
+                k = n // 2  # only fault is their edges, to learn to refine edges at all
+                mask[:k] = degrade(resize_lr(alpha[:k], MPN_SIZE).cpu(), b.gen).to(self.device)
+            if self.qun is not None:
+                mask = self.qun(lr_img, mask)
+        return (img, mask), (fg, alpha)
+
+    def loss(self, out, targets: tuple) -> torch.Tensor:
+        return mrn_loss(*out, *targets)
 
 
 class Joint(torch.nn.Module):
@@ -189,173 +289,53 @@ class Joint(torch.nn.Module):
         self.mpn.eval()
         return self
 
-
-def train_stage(a: StageArgs) -> Path:
-    if a.stage not in STAGES:
-        raise ValueError(f"unknown stage '{a.stage}' ({', '.join(STAGES)})")
-    if a.stage == "joint" and not a.init_from:
-        raise ValueError("stage joint fine-tunes trained weights: give --init-from MRN checkpoint and --mpn-from")
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    dev = _device()
-    cfg = data.load_config(a.config)
-    run = Path(a.run)
-    run.mkdir(parents=True, exist_ok=True)
-    batches = Batches(cfg, a, dev, need_coarse=a.stage in ("mpn", "joint") and a.coarse == "use")
-    g = torch.Generator().manual_seed(a.seed)
-
-    if a.stage == "mpn":
-        net = MPN()
-        if a.pretrained == "imagenet":
-            load_lite0_encoder(net.encoder)
-    elif a.stage == "qun":
-        net = QUN()
-    elif a.stage == "joint":
-        net = Joint(_load(MPN(), a.mpn_from or a.run, "mpn"), MRN(), a.mpn_tta).requires_grad_(True)
-    else:
-        net = MRN()
-        mpn = MPNGraph(_load(MPN(), a.mpn_from or a.run, "mpn"), a.mpn_tta).to(dev)
-        qun = _load(QUN(), a.qun_from or a.run, "qun").to(dev) if a.qun == "use" else None
-    if a.init_from:  # joint: its MRN (its MPN comes from mpn_from)
-        (net.mrn if a.stage == "joint" else net).load_state_dict(load_file(a.init_from))
-    net.to(dev).train()
-    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.05)
-
-    ckpt, resume = run / f"{a.stage}.safetensors", run / f"{a.stage}.resume.pt"
-    step = 0
-    if resume.exists():
-        st = torch.load(resume, map_location=dev, weights_only=False)
-        net.load_state_dict(load_file(str(ckpt), device=str(dev)))
-        opt.load_state_dict(st["opt"])
-        sched.load_state_dict(st["sched"])
-        batches.rng.bit_generator.state = st["rng"]
-        g.set_state(st["gen"])
-        torch.set_rng_state(st["torch_rng"])
-        step = st["step"]
-        print(f"resumed {a.stage} at step {step}")
-    log = open(run / f"{a.stage}.log.jsonl", "a")
-    t0, losses = time.time(), []
-    n_coarse = 0
-    if batches.coarse is not None:
-        nf, nc = len(batches.fine["alpha"]), len(batches.coarse["mask"])
-        # MPN sees fine and coarse persons in their proportion; joint adds coarse photos to its `batch`
-        # composites (without them MPN drifts towards composites and gets worse on real photos)
-        n_coarse = round(a.batch * nc / (nf + nc)) if a.stage == "mpn" else round(a.batch * nc / nf)
-
-    while step < a.steps:
-        if a.stage == "mpn":
-            img, alpha, _ = batches.fine_batch(a.batch - n_coarse)
-            img, alpha = batches.flip_crop([img, alpha], 0.45, MPN_SIZE)
-            if n_coarse:
-                ci, cm = batches.coarse_batch(n_coarse)
-                ci, cm = batches.flip_crop([ci, cm], 0.45, MPN_SIZE)
-                img, alpha = torch.cat([img, ci]), torch.cat([alpha, cm])
-            loss = mpn_loss(net(img), alpha)
-        elif a.stage == "qun":
-            img, alpha, _ = batches.fine_batch(a.batch)
-            img, alpha = batches.flip_crop([img, alpha], 0.45, MPN_SIZE)
-            x_ = degrade(alpha.cpu(), g).to(dev)
-            loss = qun_loss(net(img, alpha), net(img, x_), alpha, x_)
-        elif a.stage == "mrn":
-            img, alpha, fg = batches.fine_batch(a.batch)
-            img, alpha, fg = batches.flip_crop([img, alpha, fg], 0.6, None)
-            with torch.no_grad():
-                lr_img = resize_lr(img, MPN_SIZE)
-                mask = mpn(lr_img)[1]
-                if a.mrn_masks == "mix":  # MPN's errors are mostly semantic: MRN also needs masks whose
-                    k = a.batch // 2  # only fault is their edges, to learn to refine edges at all
-                    mask[:k] = degrade(resize_lr(alpha[:k], MPN_SIZE).cpu(), g).to(dev)
-                if qun is not None:
-                    mask = qun(lr_img, mask)
-            fgr, pa = net(img, mask)
-            loss = mrn_loss(fgr, pa, fg, alpha)
-        else:  # joint: Eq. 6 on the chain's output plus Eq. 2 on MPN's masks (fine) and predictions (coarse)
-            img, alpha, fg = batches.fine_batch(a.batch)
-            img, alpha, fg = batches.flip_crop([img, alpha, fg], 0.6, None)
-            masks = net.graph(resize_lr(img, MPN_SIZE))[0]
-            fgr, pa = net.mrn(img, masks[:, :1])
-            preds, targets = [masks], [resize_lr(alpha, MPN_SIZE)]
-            if n_coarse:
-                ci, cm = batches.coarse_batch(n_coarse)
-                ci, cm = batches.flip_crop([ci, cm], 0.45, MPN_SIZE)
-                preds.append(net.mpn(ci))
-                targets.append(cm)
-            loss = mrn_loss(fgr, pa, fg, alpha) + mpn_loss(torch.cat(preds), torch.cat(targets))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        losses.append(loss.item())
-        if step % a.log_every == 0 or step == a.steps:
-            rec = {
-                "stage": a.stage,
-                "step": step,
-                "loss": float(np.mean(losses)),
-                "lr": sched.get_last_lr()[0],
-                "s": round(time.time() - t0, 1),
-            }
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            print(json.dumps(rec), flush=True)
-            losses = []
-        if step % a.save_every == 0 or step == a.steps:
-            _save(net, ckpt, a, step)
-            if a.stage == "joint":  # the stages' own files, for evaluate and export
-                _save(net.mpn, run / "mpn.safetensors", a, step)
-                _save(net.mrn, run / "mrn.safetensors", a, step)
-            tmp = resume.with_suffix(".tmp")
-            torch.save(
-                {
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    "rng": batches.rng.bit_generator.state,
-                    "gen": g.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "step": step,
-                },
-                tmp,
-            )
-            os.replace(tmp, resume)
-    log.close()
-    return ckpt
+    def forward(self, image: torch.Tensor, coarse_lr: torch.Tensor | None):
+        """image (N,3,H,W) through the chain, and MPN's masks of the coarse photos ``coarse_lr``, if any."""
+        masks = self.graph(resize_lr(image, MPN_SIZE))[0]
+        fgr, alpha = self.mrn(image, masks[:, :1])
+        return masks, fgr, alpha, None if coarse_lr is None else self.mpn(coarse_lr)
 
 
-def _save(net: torch.nn.Module, path: Path, a: StageArgs, step: int) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    _write_checkpoint(state, path, {"config": json.dumps(asdict(a)), "step": str(step)}, {**asdict(a), "step": step})
+class JointStage(Stage):
+    """Eq. 6 on the chain's output plus Eq. 2 on MPN's masks (fine) and predictions (coarse photos, added
+    to the batch in the data's proportion: without them MPN drifts towards composites and gets worse on
+    real photos)."""
+
+    name, coarse_photos = "joint", True
+
+    def build(self) -> torch.nn.Module:
+        a = self.a
+        if not a.init_from:
+            raise ValueError("stage joint fine-tunes trained weights: give --init-from MRN checkpoint and --mpn-from")
+        return Joint(load_stage("mpn", a.mpn_from or a.run), MRN(), a.mpn_tta).requires_grad_(True)
+
+    def files(self, net: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        return {"joint": net, "mpn": net.mpn, "mrn": net.mrn}  # the stages' own files, for evaluate and export
+
+    def init_target(self, net: torch.nn.Module) -> torch.nn.Module:
+        return net.mrn  # its MPN comes from --mpn-from
+
+    def n_coarse(self, n: int, nf: int, nc: int) -> int:
+        return round(n * nc / nf)
+
+    def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
+        img, alpha, fg = b.fine_batch(n)
+        img, alpha, fg = b.flip_crop([img, alpha, fg], 0.6, None)
+        ci = cm = None
+        if n_coarse:
+            ci, cm = b.coarse_batch(n_coarse)
+            ci, cm = b.flip_crop([ci, cm], 0.45, MPN_SIZE)
+        return (img, ci), (fg, alpha, cm)
+
+    def loss(self, out, targets: tuple) -> torch.Tensor:
+        masks, fgr, pa, coarse = out
+        fg, alpha, cm = targets
+        preds, masks_gt = [masks], [resize_lr(alpha, MPN_SIZE)]
+        if coarse is not None:
+            preds.append(coarse)
+            masks_gt.append(cm)
+        return mrn_loss(fgr, pa, fg, alpha) + mpn_loss(torch.cat(preds), torch.cat(masks_gt))
 
 
-def _write_checkpoint(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str], info: dict) -> None:
-    """``path`` (safetensors, replaced atomically) and its readable ``.json`` beside it."""
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
-
-
-def average_checkpoints(stage: str, sources: list[str], out: str) -> Path:
-    """Uniform weight average of checkpoints of one stage that share a start (snapshots along one run, or
-    runs from the same weights with other seeds): a 'model soup'. BatchNorm statistics are averaged too;
-    integer buffers are taken from the first."""
-    if len(sources) < 2:
-        raise ValueError("average needs at least two checkpoints")
-    states = []
-    for src in sources:
-        path = Path(src) if src.endswith(".safetensors") else Path(src) / f"{stage}.safetensors"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing checkpoint")
-        states.append(load_file(str(path)))
-    keys = states[0].keys()
-    for src, st in zip(sources, states, strict=True):
-        if st.keys() != keys or any(st[k].shape != states[0][k].shape for k in keys):
-            raise ValueError(f"{src}: not a {stage} checkpoint like {sources[0]}")
-    avg = {k: torch.stack([st[k] for st in states]).mean(0) if states[0][k].is_floating_point() else states[0][k] for k in keys}
-    run = Path(out)
-    run.mkdir(parents=True, exist_ok=True)
-    path = run / f"{stage}.safetensors"
-    info = {"stage": stage, "average_of": sources}
-    _write_checkpoint(avg, path, {"config": json.dumps(info)}, info)
-    return path
+TRAINING_STAGES: dict[str, type[Stage]] = {s.name: s for s in (MPNStage, QUNStage, MRNStage, JointStage)}
+"""The stages `python -m train train --stage` knows: the paper's three, then the joint fine-tune."""
