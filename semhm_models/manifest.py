@@ -97,17 +97,6 @@ class Manifest:
         """Write the manifest as indented JSON to ``path``."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
 
-    # Read access by key, for callers written against the plain-dict manifest (the CLI's doctor, train/publish)
-    # until they use the fields.
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_dict().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.to_dict()
-
 
 def plain_name(name: str) -> bool:
     """A file name with no folder part: no '/', '\\', '..', '.', drive or absolute path."""

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semhm_models import __version__
-from semhm_models.chain import QUN_MASKS  # noqa: F401 - the manifest's qun_masks values, as train/cli imports them
 from semhm_models.errors import WeightsError
 from semhm_models.manifest import FORMAT, MANIFEST, Manifest
 

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from semhm_models import Matter, processing
+from semhm_models.chain import run_chain
 from semhm_models.errors import ImageError, WeightsError
-from train.export import MPNGraph, load_stage
+from train import checkpoints
 
 
 def test_alpha_at_full_resolution_any_mode(matter, photo, tmp_path):
@@ -30,11 +31,9 @@ def test_matches_torch_chain(matter, tiny_run, photo):
     averaged as exported)."""
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     m = matter(photo)
-    mpn, qun, mrn = (load_stage(s, tiny_run) for s in ("mpn", "qun", "mrn"))
     with torch.no_grad():
-        lr = torch.from_numpy(processing.lowres(rgb))
-        mask = MPNGraph(mpn)(lr)[1]
-        fgr, alpha = mrn(torch.from_numpy(processing.to_nchw(rgb)), qun(lr, mask))
+        lr, image = torch.from_numpy(processing.lowres(rgb)), torch.from_numpy(processing.to_nchw(rgb))
+        fgr, alpha = run_chain(checkpoints.runner(tiny_run), lr, image)
     assert np.abs(m.alpha - alpha[0, 0].numpy()).max() <= 1e-4
     assert np.abs(m.foreground - fgr[0].permute(1, 2, 0).numpy()).max() <= 1e-4
 
@@ -135,11 +134,9 @@ def test_weights_can_send_only_coarse_masks_through_qun(tiny_weights, tiny_run, 
     m = json.loads((folder / "manifest.json").read_text())
     (folder / "manifest.json").write_text(json.dumps(m | {"qun_masks": "coarse"}))
     rgb = np.asarray(Image.open(photo).convert("RGB"))
-    mpn, qun, mrn = (load_stage(s, tiny_run) for s in ("mpn", "qun", "mrn"))
     with torch.no_grad():
-        lr = torch.from_numpy(processing.lowres(rgb))
-        mask = MPNGraph(mpn)(lr)[1]
-        direct = mrn(torch.from_numpy(processing.to_nchw(rgb)), mask)[1][0, 0].numpy()
+        lr, image = torch.from_numpy(processing.lowres(rgb)), torch.from_numpy(processing.to_nchw(rgb))
+        direct = run_chain(checkpoints.runner(tiny_run), lr, image, qun_masks="coarse")[1][0, 0].numpy()
     user = np.zeros(rgb.shape[:2], np.float32)
     user[50:150, 30:100] = 1
     full = Matter.from_pretrained(str(tiny_weights), provider="cpu")

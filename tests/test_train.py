@@ -234,9 +234,11 @@ def test_qun_masks_is_one_option_with_the_old_flag_as_alias():
 
 
 def test_model_card_header_follows_the_manifest_licence():
+    from semhm_models.manifest import FORMAT, FileEntry, Manifest
     from train.publish import model_card
 
-    files = {"mpn.onnx": {}, "qun.onnx": {}, "mrn.onnx": {}}
+    files = {f"{s}.onnx": FileEntry("0" * 64, 1) for s in ("mpn", "qun", "mrn")}
     for weights, expected in (("Apache-2.0", "apache-2.0"), ("CC-BY-NC-4.0", "cc-by-nc-4.0"), ("research use only (BSDS500)", "other")):
-        meta = ModelCard(model_card({"files": files, "licences": {"weights": weights}}, "me/tiny")).data
+        m = Manifest(FORMAT, "semhm", "0", {s: f"{s}.onnx" for s in ("mpn", "qun", "mrn")}, files, info={"licences": {"weights": weights}})
+        meta = ModelCard(model_card(m, "me/tiny")).data
         assert (meta.license, meta.pipeline_tag, meta.library_name) == (expected, "image-segmentation", "onnx")

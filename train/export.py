@@ -13,7 +13,7 @@ import torch
 from semhm_models import contracts, weights
 from semhm_models.chain import qun_policy
 from semhm_models.contracts import MPN_SIZE
-from semhm_models.nets.graphs import DEFAULT_TTA, PRECISIONS, MPNGraph, as_exported  # noqa: F401 (MPNGraph: for tests/test_api.py until it uses TorchRunner)
+from semhm_models.nets.graphs import DEFAULT_TTA, PRECISIONS, as_exported
 from train.checkpoints import load_stage
 
 OPSET = 17
@@ -24,12 +24,7 @@ def onnx_name(stage: str, precision: str) -> str:
 
 
 def example_inputs(stage: str) -> tuple[torch.Tensor, ...]:
-    lr = torch.rand(1, 3, *MPN_SIZE)
-    if stage == "mpn":
-        return (lr,)
-    if stage == "qun":
-        return lr, torch.rand(1, 1, *MPN_SIZE)
-    return torch.rand(1, 3, 96, 80), torch.rand(1, 1, *MPN_SIZE)
+    return tuple(torch.rand(s) for s in contracts.example_shapes(stage))
 
 
 def export_stage(net: torch.nn.Module, stage: str, path: Path) -> None:
@@ -38,11 +33,6 @@ def export_stage(net: torch.nn.Module, stage: str, path: Path) -> None:
     The TorchScript exporter (dynamo=False) is used on purpose: for these plain conv nets it gives the
     same graph as the dynamo exporter with the same parity at odd sizes, in 3 s instead of 35 s, which
     keeps the tiny end-to-end training test in CI fast."""
-    names = list(contracts.INPUTS[stage]) + list(contracts.OUTPUTS[stage])
-    axes: dict[str, dict[int, str]] = {n: {0: "batch"} for n in names}
-    if stage == "mrn":
-        axes = {n: {0: "batch", 2: "height", 3: "width"} for n in names}
-        axes["mask"] = {0: "batch", 2: "mask_height", 3: "mask_width"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -51,7 +41,7 @@ def export_stage(net: torch.nn.Module, stage: str, path: Path) -> None:
             str(path),
             input_names=list(contracts.INPUTS[stage]),
             output_names=list(contracts.OUTPUTS[stage]),
-            dynamic_axes=axes,
+            dynamic_axes=contracts.dynamic_axes(stage),
             opset_version=OPSET,
             dynamo=False,
         )
@@ -130,8 +120,7 @@ def parity(
     for stage in contracts.STAGES:
         net = load_stage(stage, {"mpn": mpn_from, "qun": qun_from}.get(stage) or run)
         sess = create_session(str(Path(onnx_dir) / onnx_name(stage, precision)), "cpu")
-        shapes = [(1, 3, *MPN_SIZE)] if stage == "mpn" else [(1, 3, *MPN_SIZE), (1, 1, *MPN_SIZE)]
-        cases = [shapes] if stage != "mrn" else [[(1, 3, h, w), (1, 1, *MPN_SIZE)] for h, w in sizes]
+        cases = [contracts.example_shapes(stage)] if stage != "mrn" else [contracts.example_shapes(stage, hw) for hw in sizes]
         for shp in cases:
             xs = [torch.rand(s, generator=g) for s in shp]
             with torch.no_grad():

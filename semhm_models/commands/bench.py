@@ -23,7 +23,7 @@ from PIL import Image
 from semhm_models.options import PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
-STAGES = ("decode", "pre", "mpn", "qun", "mrn", "post")
+TIMINGS = ("decode", "pre", "mpn", "qun", "mrn", "post")  # the columns of the per-stage timing table
 PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, see data/ATTRIBUTION.md
 
 
@@ -69,7 +69,7 @@ def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str
         "end_to_end_excl_decode": _stats([r["model"] for r in rows]),
         "end_to_end_incl_decode": _stats([r["total"] for r in rows]),
         "throughput_images_per_s": repeats / wall,  # the repeats as a batch of photos, decode included
-        "stages_median_ms": {s: 1000 * statistics.median(r.get(s, 0.0) for r in rows) for s in STAGES},
+        "stages_median_ms": {s: 1000 * statistics.median(r.get(s, 0.0) for r in rows) for s in TIMINGS},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_before_session_mb": rss0 / 1024,
     }
@@ -131,13 +131,13 @@ def host_info() -> dict:
 
 def table(report: dict) -> str:
     head = "| provider | precision | size | e2e excl. decode median / p90 (ms) | incl. decode median (ms) | "
-    lines = [head + " | ".join(STAGES) + " | images/s | peak RSS (MB) |", "|---" * (7 + len(STAGES)) + "|"]
+    lines = [head + " | ".join(TIMINGS) + " | images/s | peak RSS (MB) |", "|---" * (7 + len(TIMINGS)) + "|"]
     for r in report["results"]:
         if "error" in r:
             lines.append(f"| {r['provider']} | {r.get('precision', '')} | {r['size']} | error: {r['error']} |")
             continue
         s, ex, inc = r["stages_median_ms"], r["end_to_end_excl_decode"], r["end_to_end_incl_decode"]
-        stages = " | ".join(f"{s[k]:.1f}" for k in STAGES)
+        stages = " | ".join(f"{s[k]:.1f}" for k in TIMINGS)
         cells = f"{ex['median_ms']:.1f} / {ex['p90_ms']:.1f} | {inc['median_ms']:.1f} | {stages}"
         cells += f" | {r['throughput_images_per_s']:.1f} | {r['peak_rss_mb']:.0f}"
         lines.append(f"| {r['provider']} | {r.get('precision', '')} | {r['size']} | {cells} |")
