@@ -74,9 +74,9 @@ def test_bundled_default_is_present_and_verified():
     w = weights.resolve(None)
     assert w.source == "bundled default"
     m = w.manifest
-    assert sum(f["bytes"] for f in m["files"].values()) < 8_000_000  # small enough to keep every version in git
-    assert set(m["metrics"]["validation"]) >= {"sad", "mse", "grad", "conn"}
-    assert "CCP" in json.dumps(m["licences"]) and m["training"]["commands"]
+    assert sum(f.bytes for f in m.files.values()) < 8_000_000  # small enough to keep every version in git
+    assert set(m.info["metrics"]["validation"]) >= {"sad", "mse", "grad", "conn"}
+    assert "CCP" in json.dumps(m.info["licences"]) and m.info["training"]["commands"]
 
 
 def _env(hub_url: str, cache) -> dict:
