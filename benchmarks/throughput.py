@@ -7,7 +7,7 @@ MPN, QUN, MRN, post-processing) and encode (PNG bytes); the driver writes the fi
 (decode + model + encode + write summed over the images) / workers: Ray's scheduling, transfers and
 the actors' model loading, or for the local engine the loop and the model loading.
 
-    nice python benchmarks/throughput.py /work/shared/data/ccp-photos --count 100 --json docs/throughput.json
+    nice python -m benchmarks.throughput /work/shared/data/ccp-photos --count 100 --json docs/throughput.json
 """
 
 from __future__ import annotations

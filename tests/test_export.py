@@ -69,9 +69,8 @@ def test_fp16_evaluation_rounds_like_fp16(tiny_run, photo, tmp_path):
     """`python -m train evaluate --precision fp16`: half-precision arithmetic, the fp16 quality check."""
     (tmp_path / "in").mkdir()
     shutil.copy(photo, tmp_path / "in")
-    a, b = (
-        load_mask(next(predict_dir(tmp_path / "in", tmp_path / p, Chain(str(tiny_run), precision=p)).iterdir())) for p in ("fp32", "fp16")
-    )
+    pred = lambda p: predict_dir(tmp_path / "in", tmp_path / p, Chain(str(tiny_run), precision=p).predictor())  # noqa: E731
+    a, b = (load_mask(next(pred(p).iterdir())) for p in ("fp32", "fp16"))
     assert 0 < np.abs(a - b).max() <= 2e-2
 
 

@@ -256,7 +256,7 @@ def test_refine_split_and_scores(tiny_dataset, tmp_path, matter):
         ys, xs = np.nonzero(a > 127)
         assert x0 <= xs.min() and xs.max() < x1 and y0 <= ys.min() and ys.max() < y1  # the box holds the chosen person
         assert list((out / "box" / "others").glob(f"{stem}_*.png"))
-    res = scene_eval.evaluate_refine(out, matter)
+    res = scene_eval.evaluate_refine(out, lambda rgb, m=None: matter.matte_rgb(rgb, m).alpha)
     assert set(res) == set(scene_eval.REFINE_KINDS) | {"box_one_of_group"}
     d60 = res["dilate60"]
     assert d60["count"] == 2 and d60["mask"]["sad"] > res["dilate10"]["mask"]["sad"] > 0

@@ -42,12 +42,20 @@ def run_build_fine(args: argparse.Namespace) -> str:
 def add_build_val(p: argparse.ArgumentParser) -> None:
     _config(p)
     p.add_argument("--out", default="data/val")
+    p.add_argument("--scenes", default=None, metavar="DIR", help="also the scenes split (portrait, wide, group, empty), e.g. data/scenes")
+    p.add_argument("--refine", default=None, metavar="DIR", help="also the refine split (--out's composites x mask kinds, boxes)")
 
 
 def run_build_val(args: argparse.Namespace) -> str:
-    from train import data
+    from train import data, scene_eval
 
-    return f"validation composites in {data.build_val(data.load_config(args.config), args.cache, args.out)}"
+    cfg = data.load_config(args.config)
+    lines = [f"validation composites in {data.build_val(cfg, args.cache, args.out)}"]
+    if args.scenes:
+        lines.append(f"scenes split in {scene_eval.build_scenes(cfg, args.cache, args.scenes)}")
+    if args.refine:
+        lines.append(f"refine split in {scene_eval.build_refine(cfg, args.cache, args.out, args.refine)}")
+    return "\n".join(lines)
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
@@ -86,10 +94,14 @@ def run_average(args: argparse.Namespace) -> str:
 
 
 def add_evaluate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--run", help="folder of checkpoints (torch)")
+    what.add_argument("--model", help="exported weights through the product (onnxruntime): a folder, hf://..., or 'default'")
+    p.add_argument("--scenes", default=None, metavar="DIR", help="score the scenes split per subset instead (build-val --scenes)")
+    p.add_argument("--refine", default=None, metavar="DIR", help="score the refine split per mask kind instead (build-val --refine)")
     p.add_argument("--val", default="data/val", help="folder with images/ and the reference alphas")
     p.add_argument("--alpha", default="alpha", help="sub-folder of --val with the reference alphas")
-    p.add_argument("--out", required=True, help="folder for predicted alphas and metrics.json")
+    p.add_argument("--out", default=None, help="folder for predicted alphas and metrics.json (required for --val)")
     p.add_argument("--mode", default="chain", choices=["chain", "mpn"])
     p.add_argument("--qun-masks", type=qun_policy, choices=QUN_MASKS, default="all", help=QUN_HELP)
     _qun_alias(p)
@@ -100,10 +112,24 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> str:
-    from train.evaluate import Chain, evaluate
+    from train import scene_eval
+    from train.evaluate import Chain, evaluate, product_predictor
 
-    chain = Chain(args.run, args.mode, args.qun_masks, args.mpn_from, args.qun_from, args.precision, args.mpn_tta)
-    return json.dumps(evaluate(args.val, args.out, chain, args.alpha), indent=1)
+    if args.model:
+        predict = product_predictor(None if args.model == "default" else args.model)
+    else:
+        predict = Chain(args.run, args.mode, args.qun_masks, args.mpn_from, args.qun_from, args.precision, args.mpn_tta).predictor()
+    if args.scenes or args.refine:
+        res = {"scenes": scene_eval.evaluate_scenes(args.scenes, predict, args.out)} if args.scenes else {}
+        res |= {"refine": scene_eval.evaluate_refine(args.refine, predict)} if args.refine else {}
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "metrics.json").write_text(json.dumps(res, indent=1) + "\n")
+    else:
+        if not args.out:
+            raise ValueError("evaluate: give --out, the folder for the predicted alphas")
+        res = evaluate(args.val, args.out, predict, args.alpha)
+    return json.dumps(res, indent=1)
 
 
 def add_export(p: argparse.ArgumentParser) -> None:
@@ -154,7 +180,7 @@ COMMANDS = {  # name: (help, add arguments, run -> the line(s) printed)
     ),
     "average": ("uniform weight average of checkpoints of one stage (a model soup)", add_average, run_average),
     "build-val": ("write the fixed validation composites as PNG files", add_build_val, run_build_val),
-    "evaluate": ("predict the validation composites with a run's checkpoints and score them", add_evaluate, run_evaluate),
+    "evaluate": ("score a run's checkpoints or exported weights on the validation, scenes or refine split", add_evaluate, run_evaluate),
     "export": ("ONNX files + manifest for the runtime, with a parity check", add_export, run_export),
     "publish": ("upload ONNX, manifest and a model card to the Hugging Face Hub", add_publish, run_publish),
 }

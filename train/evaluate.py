@@ -7,6 +7,7 @@ foreground mask alone, bilinearly upsampled: the segmentation baseline)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,22 +40,40 @@ class Chain:
     tta: str = DEFAULT_TTA
 
     def runner(self) -> TorchRunner:
-        stages = ("mpn",) if self.mode == "mpn" else ("mpn", "qun", "mrn") if self.qun_masks == "all" else ("mpn", "mrn")
+        stages = ("mpn",) if self.mode == "mpn" else ("mpn", "mrn") if self.qun_masks == "none" else ("mpn", "qun", "mrn")
         return checkpoints.runner(self.run, self.mpn_from, self.qun_from, self.precision, self.tta, stages)
 
+    def predictor(self) -> Callable[..., np.ndarray]:
+        """``predict(rgb, coarse=None) -> alpha``: RGB uint8 (H, W, 3) and an optional user's mask float32
+        (H, W) in [0, 1] (MPN skipped) -> alpha float32 (H, W) in [0, 1], with the runtime's pre/post-processing."""
+        runner = self.runner()
 
-def predict_dir(images: Path, out: Path, chain: Chain) -> Path:
-    """One alpha PNG per image of ``images`` in ``out``, same size, from ``chain``."""
+        def predict(rgb: np.ndarray, coarse: np.ndarray | None = None) -> np.ndarray:
+            lr = torch.from_numpy(pp.lowres(rgb))
+            with torch.no_grad():
+                if self.mode == "mpn":
+                    return pp.resize_plane(runner.mpn(lr)[0, 0].numpy(), rgb.shape[:2])
+                mask = None if coarse is None else torch.from_numpy(pp.mask_lowres(coarse))
+                return run_chain(runner, lr, torch.from_numpy(pp.to_nchw(rgb)), mask, self.qun_masks)[1][0, 0].numpy()
+
+        return predict
+
+
+def product_predictor(source: str | None = None, threads: int | None = None) -> Callable[..., np.ndarray]:
+    """``predict(rgb, coarse=None) -> alpha`` as Chain.predictor, from exported weights through the product
+    (``semhm_models.Matter`` on the CPU): bundled default (None), a folder or hf://org/name@rev."""
+    from semhm_models import Matter
+
+    matter = Matter.from_pretrained(source, provider="cpu", threads=threads)
+    return lambda rgb, coarse=None: matter.matte_rgb(rgb, coarse).alpha
+
+
+def predict_dir(images: Path, out: Path, predict: Callable[..., np.ndarray]) -> Path:
+    """One alpha PNG per image of ``images`` in ``out``, same size, from ``predict`` (Chain.predictor or
+    product_predictor)."""
     out.mkdir(parents=True, exist_ok=True)
-    runner = chain.runner()
-    for f in progress(sorted(images.iterdir()), f"predict {chain.mode}"):
-        rgb = load_rgb(f)
-        lr = torch.from_numpy(pp.lowres(rgb))
-        if chain.mode == "mpn":
-            alpha = pp.resize_plane(runner.mpn(lr)[0, 0].numpy(), rgb.shape[:2])
-        else:
-            alpha = run_chain(runner, lr, torch.from_numpy(pp.to_nchw(rgb)), qun_masks=chain.qun_masks)[1][0, 0].numpy()
-        Image.fromarray(pp.to_uint8(alpha)).save(out / f"{f.stem}.png")
+    for f in progress(sorted(images.iterdir()), "predict"):
+        Image.fromarray(pp.to_uint8(predict(load_rgb(f)))).save(out / f"{f.stem}.png")
     return out
 
 
@@ -75,10 +94,10 @@ def score_dir(pred: Path, gt: Path, regions: tuple[str, ...] = tuple(REGIONS)) -
     }
 
 
-def evaluate(val: str, out: str, chain: Chain, alpha: str = "alpha") -> dict:
-    """Predict ``val``/images, score against ``val``/``alpha`` (e.g. p3m-demo's alpha_p3mnet)."""
+def evaluate(val: str, out: str, predict: Callable[..., np.ndarray], alpha: str = "alpha") -> dict:
+    """Predict ``val``/images with ``predict``, score against ``val``/``alpha`` (e.g. p3m-demo's alpha_p3mnet)."""
     val_dir = Path(val)
-    pred = predict_dir(val_dir / "images", Path(out), chain)
+    pred = predict_dir(val_dir / "images", Path(out), predict)
     res = score_dir(pred, val_dir / alpha)
     (Path(out) / "metrics.json").write_text(json.dumps(res, indent=1) + "\n")
     return res

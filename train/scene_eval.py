@@ -11,23 +11,20 @@ Scores are from the product (``semhm_models.Matter``) unless another predictor i
 the whole image: SAD, MSE, Grad, Conn, the hole rate (reference > 0.95 and prediction < 0.5) and the
 leftover rate (reference < 0.05 and prediction > 0.5), as shares of the image.
 
-    python -m train.scene_eval build --scenes data/scenes --refine data/refine
-    python -m train.scene_eval evaluate --scenes data/scenes --refine data/refine --json out.json
+    python -m train build-val --scenes data/scenes --refine data/refine
+    python -m train evaluate --model default --scenes data/scenes --refine data/refine --out runs/eval_scenes
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from semhm_models.errors import SemhmError
 from semhm_models.images import load_mask, load_rgb
 from semhm_models.metrics import matting_errors
 from semhm_models.processing import to_uint8
@@ -239,7 +236,7 @@ def evaluate_scenes(root: str | os.PathLike, predict: Predictor, save: str | os.
             rows.append(frame_scores(pred, load_mask(root / subset / "alpha" / f.name)))
         res[subset] = summarise(rows, subset == "empty")
     if not res:
-        raise data.DataError(f"{root}: no scenes subsets; run `python -m train.scene_eval build --scenes {root}`")
+        raise data.DataError(f"{root}: no scenes subsets; run `python -m train build-val --scenes {root}`")
     return res
 
 
@@ -252,9 +249,10 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
-def evaluate_refine(root: str | os.PathLike, matter) -> dict:
-    """Per mask kind: SAD and MSE of the input mask, of the refined matte (``matter.matte_rgb(rgb, mask)``)
-    and of the automatic chain (no mask) on the same images. Box frames: the box filled as a mask through
+def evaluate_refine(root: str | os.PathLike, predict: Callable[..., np.ndarray]) -> dict:
+    """Per mask kind: SAD and MSE of the input mask, of the refined matte (``predict(rgb, mask)``, e.g. the
+    product's ``lambda rgb, m=None: matter.matte_rgb(rgb, m).alpha`` or a run's ``Chain.predictor()``) and
+    of the automatic chain (``predict(rgb)``, no mask) on the same images. Box frames: the box filled as a mask through
     the same coarse-mask path, scored by the chosen person's IoU at 0.5 and by how much of every other
     person's area (visible alpha > 0.5) is predicted > 0.5."""
     root = Path(root)
@@ -263,11 +261,11 @@ def evaluate_refine(root: str | os.PathLike, matter) -> dict:
     for f in progress(_images(root / "images"), "evaluate refine"):
         rgb = load_rgb(f)
         ref = load_mask(root / "alpha" / f.name)
-        auto = _sad_mse(matter.matte_rgb(rgb).alpha, ref)
+        auto = _sad_mse(predict(rgb), ref)
         for k in kinds:
             m = load_mask(root / "masks" / k / f.name)
             rows[k]["mask"].append(_sad_mse(m, ref))
-            rows[k]["refined"].append(_sad_mse(matter.matte_rgb(rgb, m).alpha, ref))
+            rows[k]["refined"].append(_sad_mse(predict(rgb, m), ref))
             rows[k]["auto"].append(auto)
     res: dict = {k: {what: _mean(r) for what, r in v.items()} | {"count": len(v["mask"])} for k, v in rows.items()}
     box_dir = root / "box"
@@ -279,7 +277,7 @@ def evaluate_refine(root: str | os.PathLike, matter) -> dict:
             ref = load_mask(box_dir / "alpha" / f"{stem}.png")
             m = np.zeros(ref.shape, np.float32)
             m[y0:y1, x0:x1] = 1.0
-            pred = matter.matte_rgb(rgb, m).alpha
+            pred = predict(rgb, m)
             p, r = pred > 0.5, ref > 0.5
             ious.append(float((p & r).sum() / max((p | r).sum(), 1)))
             others = [load_mask(o) > 0.5 for o in sorted((box_dir / "others").glob(f"{stem}_*.png"))]
@@ -298,60 +296,3 @@ def evaluate_refine(root: str | os.PathLike, matter) -> dict:
             "count": len(ious),
         }
     return res
-
-
-# -- command line ----------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    from train.cli import DEFAULT_CONFIG
-
-    fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(prog="python -m train.scene_eval", description=__doc__, formatter_class=fmt)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="write the scenes and/or refine validation splits as PNG files")
-    b.add_argument("--config", default=DEFAULT_CONFIG)
-    b.add_argument("--cache", default="data/cache")
-    b.add_argument("--val", default="data/val", help="the validation composites the refine split starts from")
-    b.add_argument("--scenes", default=None, help="output folder of the scenes split, e.g. data/scenes")
-    b.add_argument("--refine", default=None, help="output folder of the refine split, e.g. data/refine")
-    b.add_argument("--per-subset", type=int, default=48)
-    b.add_argument("--box-frames", type=int, default=40)
-    e = sub.add_parser("evaluate", help="score the product's weights on the scenes and/or refine splits")
-    e.add_argument("--scenes", default=None)
-    e.add_argument("--refine", default=None)
-    e.add_argument("--model", default=None, help="weights: bundled default, a folder or hf://org/name@rev")
-    e.add_argument("--threads", type=int, default=None)
-    e.add_argument("--save", default=None, help="folder for the predicted scenes alphas")
-    e.add_argument("--json", default=None, help="write the scores here too")
-    a = p.parse_args(argv)
-    if not (a.scenes or a.refine):
-        p.error("give --scenes and/or --refine")
-    try:
-        if a.cmd == "build":
-            cfg = data.load_config(a.config)
-            if a.scenes:
-                print(f"scenes split in {build_scenes(cfg, a.cache, a.scenes, a.per_subset)}")
-            if a.refine:
-                print(f"refine split in {build_refine(cfg, a.cache, a.val, a.refine, a.box_frames)}")
-            return 0
-        from semhm_models import Matter
-
-        matter = Matter.from_pretrained(a.model, provider="cpu", threads=a.threads)
-        res = {}
-        if a.scenes:
-            res["scenes"] = evaluate_scenes(a.scenes, lambda rgb: matter.matte_rgb(rgb).alpha, a.save)
-        if a.refine:
-            res["refine"] = evaluate_refine(a.refine, matter)
-        text = json.dumps(res, indent=1)
-        print(text)
-        if a.json:
-            Path(a.json).write_text(text + "\n")
-        return 0
-    except (data.DataError, SemhmError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
