@@ -273,6 +273,7 @@ def test_eval_without_scipy_names_the_extra(tmp_path, capsys, monkeypatch):
 
 def test_demo_without_gradio_says_how_to_install_it(capsys, monkeypatch):
     without(monkeypatch, "gradio")
+    monkeypatch.delitem(sys.modules, "semhm_models.demo.app", raising=False)  # other tests may have loaded it
     assert run("demo", "--port", "7861") == 1
     assert capsys.readouterr().err == "error: the web demo needs gradio: pip install 'semhm[demo]'\n"
     assert "semhm_models.demo.app" not in sys.modules

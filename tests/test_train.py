@@ -212,7 +212,7 @@ def test_torchrun_two_processes_train_every_stage_and_resume(dataset, cache, tmp
         assert [r["step"] for r in log] == ([1, 2, 3] if stage == "mpn" else [1, 2]), stage  # rank 0 alone writes
         assert len(torch.load(run / f"{stage}.resume.pt", weights_only=False)["ranks"]) == 2
     assert json.loads((run / "mrn.json").read_text())["step"] == 2
-    assert export(run, tmp_path / "onnx", precisions=("fp32",))["stages"] == {s: f"{s}.onnx" for s in ("mpn", "qun", "mrn")}
+    assert export(run, tmp_path / "onnx", precisions=("fp32",)).stages == {s: f"{s}.onnx" for s in ("mpn", "qun", "mrn")}
     val = tmp_path / "val"
     assert train_main(["build-val", "--config", cfg, "--cache", cache, "--out", str(val)]) == 0
     assert train_main(["evaluate", "--run", str(run), "--val", str(val), "--out", str(tmp_path / "ev")]) == 0

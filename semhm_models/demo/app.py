@@ -40,7 +40,7 @@ from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
 from semhm_models import Matter, SemhmError  # noqa: E402
 from semhm_models import processing as pp  # noqa: E402
 from semhm_models.images import load_mask, load_rgb  # noqa: E402
-from semhm_models.options import PROVIDER_CHOICES  # noqa: E402
+from semhm_models.options import PROVIDER_CHOICES, RuntimeOptions  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "examples"
 BACKGROUNDS = ("transparent", "colour", "image", "blur")
@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     atexit.register(shutil.rmtree, cache, True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        matter = Matter.from_pretrained(a.model, provider=a.provider, max_side=MAX_SIDE)
+        matter = Matter.from_pretrained(a.model, RuntimeOptions(provider=a.provider, max_side=MAX_SIDE))
     except SemhmError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -89,8 +89,13 @@ def uninstall(gimp_dir: str | None = None) -> Path | None:
     if not dst.exists():
         return None
     worker.stop(dst / STATE_NAME)
-    shutil.rmtree(dst)
+    shutil.rmtree(dst, onerror=_already_gone)  # the stopping worker removes its own state file meanwhile
     return dst
+
+
+def _already_gone(func, path, exc_info) -> None:
+    if not issubclass(exc_info[0], FileNotFoundError):
+        raise exc_info[1]
 
 
 def read_config(path: Path) -> dict:

@@ -115,13 +115,15 @@ def connect(folder):
 def receive(conn, deadline, timeout, folder, tick):
     """The worker's next message, waiting until ``deadline``; closing the connection on expiry stops the
     worker's request."""
-    while not conn.poll(0.1):
+    while True:  # the deadline holds for the whole request, also when every message comes at once
         if time.monotonic() > deadline:
             conn.close()
             raise PluginError(
                 f"semhm took more than {timeout:g} s and was stopped; raise 'timeout' in {os.path.join(folder, CONFIG)} "
                 f"or set {TIMEOUT_ENV}"
             )
+        if conn.poll(0.1):
+            break
         tick()
     try:
         return conn.recv_bytes()
