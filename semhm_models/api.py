@@ -110,21 +110,26 @@ class Matter:
         of range), RuntimeSetupError (onnxruntime cannot run the weights)."""
         return cls(resolve(source, revision=revision), options, **settings)
 
-    def __call__(self, image: ImageLike, coarse_mask: ImageLike | None = None) -> Matte:
+    def __call__(self, image: ImageLike, coarse_mask: ImageLike | pp.Box | None = None) -> Matte:
         """Matte one image of any size and mode.
 
         ``image``: a path, bytes, a binary file object, a PIL image or a numpy array ((H, W), (H, W, 1),
         (H, W, 3) or (H, W, 4); uint8, uint16, or float in [0, 1]); colour profiles are converted to sRGB,
         EXIF orientation applied, and the input's own alpha bounds the result. ``coarse_mask``: the same
         kinds, the image's size, white = person (float arrays in [0, 1]); it goes through QUN + MRN and
-        MPN is skipped (the paper's refinement of coarse annotations).
+        MPN is skipped (the paper's refinement of coarse annotations). A tuple (x0, y0, x1, y1) in pixels
+        is a box around the person, refined as a filled rectangle mask.
 
         Raises ImageError (unreadable, corrupt, several frames, over ``max_pixels``, a float array with
-        NaN, inf or values outside [0, 1], a mask of another size)."""
+        NaN, inf or values outside [0, 1], a mask of another size); ValueError for a box that is not four
+        numbers overlapping the image."""
         t: dict[str, float] = {}
         t0 = time.perf_counter()
         rgb, own_alpha = load_image(image, self.max_pixels)
-        mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)
+        if isinstance(coarse_mask, tuple):
+            mask = pp.box_mask(coarse_mask, rgb.shape[:2])
+        else:
+            mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)
         t["decode"] = time.perf_counter() - t0
         matte = self.matte_rgb(rgb, mask, t)
         if own_alpha is not None:
@@ -235,7 +240,7 @@ def _cached_matter(model: str | None, revision: str | None, options: RuntimeOpti
 
 
 def remove(
-    image: ImageLike, coarse_mask: ImageLike | None = None, *, model: str | None = None, revision: str | None = None, **settings
+    image: ImageLike, coarse_mask: ImageLike | pp.Box | None = None, *, model: str | None = None, revision: str | None = None, **settings
 ) -> Image.Image | bytes | np.ndarray:
     """Cut the person out of ``image``, returning the input's own kind (as rembg does):
 

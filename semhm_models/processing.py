@@ -99,3 +99,25 @@ def cover(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     r = resize_rgb(rgb, (nh, nw))
     y, x = (nh - hw[0]) // 2, (nw - hw[1]) // 2
     return r[y : y + hw[0], x : x + hw[1]]
+
+
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in pixels: left, top, right, bottom (exclusive)
+
+
+def box_mask(box: Box, hw: tuple[int, int]) -> np.ndarray:
+    """float32 (H, W) in {0, 1}: 1 inside ``box`` (x0, y0, x1, y1) in pixels, clipped to the image, for
+    refining "the person in this box". Raises ValueError for anything but four finite numbers with
+    x0 < x1, y0 < y1 that overlap the image."""
+    h, w = hw
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise ValueError(f"box {box!r}: expected four numbers (x0, y0, x1, y1) in pixels") from None
+    if not all(np.isfinite((x0, y0, x1, y1))) or x0 >= x1 or y0 >= y1:
+        raise ValueError(f"box {box!r}: expected x0 < x1 and y0 < y1, in pixels")
+    c0, r0, c1, r1 = max(0, round(x0)), max(0, round(y0)), min(w, round(x1)), min(h, round(y1))
+    if c0 >= c1 or r0 >= r1:
+        raise ValueError(f"box {box!r} lies outside the {w}x{h} image")
+    m = np.zeros((h, w), np.float32)
+    m[r0:r1, c0:c1] = 1.0
+    return m

@@ -145,3 +145,19 @@ def test_weights_can_send_only_coarse_masks_through_qun(tiny_weights, tiny_run, 
         auto = matter(photo)
         assert np.abs(auto.alpha - direct).max() <= 1e-4 and "qun" in auto.timings
         assert np.abs(matter.matte_rgb(rgb, user).alpha - full.matte_rgb(rgb, user).alpha).max() <= 1e-6
+
+
+def test_a_box_is_refined_as_a_filled_rectangle(matter, photo):
+    """coarse_mask=(x0, y0, x1, y1) in pixels: the same matte as the rectangle given as a mask; bad boxes
+    are ValueErrors that say what a box is."""
+    rect = np.zeros((205, 137), np.float32)
+    rect[20:180, 30:110] = 1
+    boxed = matter(photo, coarse_mask=(30, 20, 110, 180))
+    assert "mpn" not in boxed.timings
+    assert np.array_equal(boxed.alpha, matter(photo, coarse_mask=rect).alpha)
+    assert np.array_equal(matter(photo, coarse_mask=(-50, -9, 500, 999)).alpha, matter(photo, coarse_mask=np.ones_like(rect)).alpha)
+    bad_boxes = {(1, 2, 3): "four numbers", (50, 20, 40, 90): "x0 < x1", (0, 0, np.nan, 9): "x0 < x1"}
+    bad_boxes[(200, 10, 300, 50)] = "outside the 137x205"
+    for bad, msg in bad_boxes.items():
+        with pytest.raises(ValueError, match=msg):
+            matter(photo, coarse_mask=bad)

@@ -345,3 +345,19 @@ def test_sigint_in_a_real_batch_exits_130_with_no_temp_files(tiny_weights, photo
     rest = p.stderr.read()
     assert p.wait(timeout=60) == 130 and "interrupted" in rest and "Traceback" not in rest
     assert no_temp_files(out) and len(list(out.iterdir())) < 8
+
+
+def test_refine_takes_a_box(tiny_weights, photo, tmp_path, capsys):
+    """`semhm refine IMAGE --box X0,Y0,X1,Y1`: the same alpha as the filled rectangle as --mask; a bad box
+    is one line."""
+    rect = np.zeros((205, 137), np.uint8)
+    rect[20:180, 30:110] = 255
+    Image.fromarray(rect).save(tmp_path / "rect.png")
+    common = ["--model", str(tiny_weights), "--provider", "cpu", "--format", "alpha"]
+    assert run("refine", photo, "--box", "30,20,110,180", "-o", tmp_path / "box.png", *common) == 0
+    assert run("refine", photo, "--mask", tmp_path / "rect.png", "-o", tmp_path / "mask.png", *common) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "box.png")), np.asarray(Image.open(tmp_path / "mask.png")))
+    capsys.readouterr()
+    assert run("refine", photo, "--box", "300,20,400,180", "-o", tmp_path / "out.png", *common) == 1
+    assert capsys.readouterr().err.strip().endswith("lies outside the 137x205 image")
+    assert not (tmp_path / "out.png").exists()

@@ -13,7 +13,9 @@ from semhm_models.errors import SemhmError
 def add_parser(sub) -> None:
     r = sub.add_parser("refine", help="refine a rough mask into an alpha matte (QUN + MRN; MPN skipped)")
     r.add_argument("image")
-    r.add_argument("--mask", required=True, help="rough mask, same size as the image, white = person")
+    what = r.add_mutually_exclusive_group(required=True)
+    what.add_argument("--mask", help="rough mask, same size as the image, white = person")
+    what.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box around the person, in pixels")
     r.add_argument(
         "-o", "--output", required=True, metavar="OUT", help="output file; its suffix (.png .webp .jpg .gif .tif) sets its format"
     )
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     pil_format = common.file_format(out)
     if out.is_dir():
         raise SemhmError(f"{out}: is a folder; give a file name")
-    if out.resolve() in (Path(args.image).resolve(), Path(args.mask).resolve()):
+    if out.resolve() in {Path(p).resolve() for p in (args.image, args.mask) if p}:
         raise SemhmError(f"{out}: is an input file; choose another -o")
     if out.exists() and not args.overwrite:
         raise SemhmError(f"{out}: exists (use --overwrite)")
@@ -37,7 +39,18 @@ def run(args: argparse.Namespace) -> int:
     fmt, bg = common.fit_format(fmt, args.bg, pil_format, out)
     from semhm_models.api import Matter
 
-    matte = Matter.from_pretrained(args.model, options)(args.image, coarse_mask=args.mask)
+    matte = Matter.from_pretrained(args.model, options)(args.image, coarse_mask=args.box or args.mask)
     common.write_file(common.encode(common.Renderer(fmt, bg, options.max_pixels)(matte), pil_format), out)
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """'X0,Y0,X1,Y1' in pixels -> a box tuple; the values are checked against the image when it is read."""
+    parts = text.split(",")
+    try:
+        if len(parts) != 4:
+            raise ValueError
+        return tuple(float(v) for v in parts)  # type: ignore[return-value]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected X0,Y0,X1,Y1 in pixels, e.g. 40,10,300,620") from None
