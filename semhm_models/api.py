@@ -131,19 +131,24 @@ class Matter:
         else:
             mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)
         t["decode"] = time.perf_counter() - t0
-        matte = self.matte_rgb(rgb, mask, t)
-        if own_alpha is not None:
-            np.minimum(matte.alpha, own_alpha, out=matte.alpha)  # what the input hid stays hidden
-        return matte
+        return self.matte_rgb(rgb, mask, t, own_alpha)
 
-    def matte_rgb(self, rgb: np.ndarray, mask: np.ndarray | None = None, timings: dict[str, float] | None = None) -> Matte:
-        """As ``__call__`` on already decoded RGB uint8 (H, W, 3) and an optional float32 (H, W) mask in [0, 1]
-        (no input alpha here); ``timings`` receives the seconds of each step. Raises ImageError when the
-        mask's size is not the image's."""
+    def matte_rgb(
+        self,
+        rgb: np.ndarray,
+        mask: np.ndarray | None = None,
+        timings: dict[str, float] | None = None,
+        input_alpha: np.ndarray | None = None,
+    ) -> Matte:
+        """As ``__call__`` on already decoded RGB uint8 (H, W, 3), an optional float32 (H, W) mask in [0, 1]
+        and the input's own alpha, float32 (H, W) in [0, 1] (the result never exceeds it: what the input
+        hid stays hidden); ``timings`` receives the seconds of each step. Raises ImageError when the mask's
+        or the alpha's size is not the image's."""
         t = timings if timings is not None else {}
         h, w = rgb.shape[:2]
-        if mask is not None and mask.shape != (h, w):
-            raise ImageError(f"mask is {mask.shape[-1]}x{mask.shape[0]} but the image is {w}x{h}; they must match")
+        for name, plane in (("mask", mask), ("alpha", input_alpha)):
+            if plane is not None and plane.shape != (h, w):
+                raise ImageError(f"{name} is {plane.shape[-1]}x{plane.shape[0]} but the image is {w}x{h}; they must match")
         t0 = time.perf_counter()
         lr = pp.lowres(rgb)
         image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
@@ -152,6 +157,8 @@ class Matter:
         fgr, alpha = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t)
         t0 = time.perf_counter()
         a, f = pp.finish(alpha, fgr, (h, w))
+        if input_alpha is not None:
+            np.minimum(a, input_alpha, out=a)
         t["post"] = time.perf_counter() - t0
         return Matte(a, f, t)
 

@@ -110,6 +110,15 @@ def test_the_users_file_reaches_semhms_decoding(client, matter, gray16, tiny_wei
     assert np.array_equal(from_cli, to_uint8(matter(gray16).alpha))
 
 
+def test_the_uploads_own_alpha_bounds_the_matte(client, matter):
+    """An RGBA upload whose alpha hides a second person: the demo's alpha is the API's, never above the
+    upload's own (case hidden_person.png)."""
+    src = Path(__file__).parent / "data" / "hidden_person_small.png"
+    own = np.asarray(Image.open(src))[..., 3]
+    alpha = np.asarray(Image.open(matte(client, src)[4]))
+    assert (alpha <= own).all() and np.array_equal(alpha, to_uint8(matter(src).alpha))
+
+
 def test_oversized_upload_refused_from_its_header(client, server):
     t0 = time.monotonic()
     with pytest.raises(Exception) as e:

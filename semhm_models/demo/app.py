@@ -39,7 +39,7 @@ from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
 
 from semhm_models import Matter, SemhmError  # noqa: E402
 from semhm_models import processing as pp  # noqa: E402
-from semhm_models.images import load_mask, load_rgb  # noqa: E402
+from semhm_models.images import load_image, load_mask, load_rgb  # noqa: E402
 from semhm_models.options import PROVIDER_CHOICES, RuntimeOptions  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -167,11 +167,13 @@ class Demo:
         Image.fromarray(arr).save(path, compress_level=3)
         return str(path)
 
-    def _photo(self, path: str) -> tuple[np.ndarray, tuple[int, int]]:
-        """semhm's own decoding of the upload, reduced to WORK_PIXELS; also the source (H, W)."""
-        rgb = load_rgb(path, self.matter.max_pixels)
+    def _photo(self, path: str) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
+        """semhm's own decoding of the upload, reduced to WORK_PIXELS: RGB, the upload's own alpha (None when
+        it has none; the matte never exceeds it) and the source (H, W)."""
+        rgb, alpha = load_image(path, self.matter.max_pixels)
         source = rgb.shape[:2]
-        return pp.resize_rgb(rgb, reduced_size(*source, self.work_pixels)), source
+        size = reduced_size(*source, self.work_pixels)
+        return pp.resize_rgb(rgb, size), None if alpha is None else pp.resize_plane(alpha, size), source
 
     def _background(self, rgb: np.ndarray, mode: str, colour: str, bg_image: str | None):
         if mode == "transparent":
@@ -238,8 +240,8 @@ class Demo:
             raise gr.Error("Upload a photo first (or pick an example).")
         t0 = time.perf_counter()
         with self._request(image, bg_image if background == "image" else None):
-            rgb, source = self._photo(image)
-            matte = self.matter.matte_rgb(rgb)
+            rgb, alpha, source = self._photo(image)
+            matte = self.matter.matte_rgb(rgb, input_alpha=alpha)
             folder = self.outputs.folder()
             return self._results(folder, rgb, matte, source, Path(image).stem, background, colour, bg_image, t0)
 
@@ -256,9 +258,9 @@ class Demo:
             raise gr.Error("Give both a photo and a rough mask.")
         t0 = time.perf_counter()
         with self._request(image, mask, bg_image if background == "image" else None):
-            rgb, source = self._photo(image)
+            rgb, alpha, source = self._photo(image)
             m = pp.resize_plane(load_mask(mask, source, self.matter.max_pixels), rgb.shape[:2])
-            matte = self.matter.matte_rgb(rgb, m)
+            matte = self.matter.matte_rgb(rgb, m, input_alpha=alpha)
             folder, stem = self.outputs.folder(), Path(image).stem
             user_mask = self._save(folder, pp.to_uint8(pp.resize_plane(m, preview_size(*m.shape))), stem, "preview_mask")
             return (user_mask, *self._results(folder, rgb, matte, source, stem, background, colour, bg_image, t0))
