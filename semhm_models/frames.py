@@ -93,7 +93,7 @@ def read_frames(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frames:
 def encode_frames(frames: list[Image.Image], durations: list[int | None], loop: int, fmt: str) -> bytes:
     """One file of Pillow format ``fmt`` (a key of ``ANIMATED``) holding ``frames`` (RGBA, RGB or L)."""
     if fmt == "GIF":
-        frames = [_gif_frame(f) for f in frames]
+        frames = [gif_frame(f) for f in frames]
     options = dict(ANIMATED[fmt][1])
     if fmt != "TIFF":
         options.update(duration=[d or 100 for d in durations], loop=loop)
@@ -102,8 +102,9 @@ def encode_frames(frames: list[Image.Image], durations: list[int | None], loop: 
     return buf.getvalue()
 
 
-def _gif_frame(im: Image.Image) -> Image.Image:
-    """A palette frame: 255 adaptive colours, index 255 transparent where alpha < 0.5."""
+def gif_frame(im: Image.Image) -> Image.Image:
+    """A GIF's palette frame: 255 adaptive colours, index 255 transparent where alpha < 0.5 (GIF has 1-bit
+    transparency)."""
     if im.mode != "RGBA":
         return im.convert("RGB").quantize(256)
     p = im.convert("RGB").quantize(255)

@@ -92,14 +92,16 @@ def create_session(path: str, provider: str = "auto", threads: int | None = None
     ort = import_ort()
     wanted = provider_list(provider)
     try:
-        sess = ort.InferenceSession(str(path), sess_options=session_options(threads, arena), providers=wanted)
+        with warnings.catch_warnings():  # onnxruntime's own "not in available provider names": ours below says it better
+            warnings.filterwarnings("ignore", message="Specified provider", category=UserWarning)
+            sess = ort.InferenceSession(str(path), sess_options=session_options(threads, arena), providers=wanted)
     except Exception as e:  # onnxruntime raises its own exception types
         raise RuntimeSetupError(f"{path}: onnxruntime could not load the model with {wanted}: {e}") from None
     got = sess.get_providers()[0]
     if wanted[0] != CPU and got == CPU:
         msg = f"{wanted[0]} does not work here; the session fell back to CPU (run `semhm doctor`)"
         if provider in ("cuda", "tensorrt"):
-            raise RuntimeSetupError(msg + ". Use --provider cpu to run on the CPU on purpose.")
+            raise RuntimeSetupError(msg + ". Choose provider 'cpu' (--provider cpu) to run on the CPU on purpose.")
         warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)
         print("semhm: WARNING: " + msg, file=sys.stderr)
     elif provider == "auto" and gpu_expected() and got == CPU:

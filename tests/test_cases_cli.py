@@ -199,3 +199,27 @@ def test_symlinked_output_folder_inside_input_is_still_excluded(tiny_weights, tm
         assert run("matte", photos, "-o", photos / "cut", "--recursive", "--model", tiny_weights) == 0
         assert counts(capsys.readouterr().err) == expected
     assert [p.name for p in (tmp_path / "real_out").iterdir()] == ["a.png"]
+
+
+def test_a_gif_file_is_transparent_where_alpha_is_below_half(tiny_weights, tmp_path):
+    """`-o cut.gif` (one frame): transparent exactly where the PNG's alpha is below 128, as the note says."""
+    common = ["--model", tiny_weights, "--provider", "cpu"]
+    assert run("matte", DATA / "photo.jpg", "-o", tmp_path / "cut.gif", *common) == 0
+    assert run("matte", DATA / "photo.jpg", "-o", tmp_path / "cut.png", *common) == 0
+    with Image.open(tmp_path / "cut.gif") as gif, Image.open(tmp_path / "cut.png") as png:
+        hidden = np.asarray(gif) == gif.info["transparency"]
+        assert np.array_equal(hidden, np.asarray(png)[..., 3] < 128)
+
+
+def test_a_folder_scan_names_what_it_does_not_read(tiny_weights, tmp_path, capsys):
+    """A broken link, a FIFO and a sub-folder (without --recursive) are listed as skipped and counted."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    shutil.copy(DATA / "photo.jpg", src)
+    (src / "dangling.jpg").symlink_to(tmp_path / "nonexistent.jpg")
+    os.mkfifo(src / "fifo.png")
+    assert run("matte", src, "-o", tmp_path / "out", "--model", tiny_weights, "--provider", "cpu") == 0
+    err = capsys.readouterr().err
+    assert f"skipped: {src / 'dangling.jpg'} (a broken link)" in err and f"skipped: {src / 'fifo.png'} (not a regular file)" in err
+    assert f"skipped: {src / 'sub'}{os.sep} (a sub-folder; use --recursive)" in err
+    assert "4 done: 1 written" in err and "3 skipped, 0 failed" in err

@@ -126,9 +126,9 @@ def test_globs_recursion_and_name_clashes(tiny_weights, photo, tmp_path, capsys)
     [
         (["--format", "composite", "--bg", "notacolour"], {}, "background colour 'notacolour'"),
         (["--format", "alpha", "--bg", "red"], {}, "--bg red goes with --format composite, not --format alpha"),
-        (["--max-side", "16"], {}, "max_side 16: must be at least 32"),
-        (["--max-side", "0"], {}, "max_side 0: must be at least 32"),
-        (["--threads", "0"], {}, "threads 0: choose 1 to"),
+        (["--max-side", "16"], {}, "--max-side 16: must be at least 32"),
+        (["--max-side", "0"], {}, "--max-side 0: must be at least 32"),
+        (["--threads", "0"], {}, "--threads 0: choose 1 to"),
         (["--threads", "-5"], {}, "threads -5: choose 1 to"),
         (["--threads", "100000"], {}, "threads 100000: choose 1 to"),
         ([], {"SEMHM_THREADS": "abc"}, "SEMHM_THREADS='abc': expected a whole number"),

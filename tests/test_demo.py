@@ -130,6 +130,14 @@ def test_oversized_upload_refused_from_its_header(client, server):
     assert seconds < 1.0, seconds  # nothing decoded
 
 
+def test_an_animation_is_refused_in_words_for_a_web_user(client, server):
+    with pytest.raises(Exception) as e:
+        matte(client, Path(__file__).parent / "data" / "anim.gif")
+    msg = str(e.value)
+    assert "anim.gif: 3 frames" in msg and "upload a single-frame image" in msg and "seek" not in msg
+    assert no_server_path(msg, server[1])
+
+
 def test_upload_size_limit(client, server, tmp_path):
     junk = tmp_path / "junk.png"
     with open(junk, "wb") as f:

@@ -139,10 +139,20 @@ def test_corrupt_config_is_named(tmp_path, capsys):
         cfg.write_text(text)
         line = gimp.status(str(tmp_path))
         assert line.startswith("BROKEN") and str(cfg) in line and "semhm gimp install" in line
-        assert main(["gimp", "status", "--gimp-dir", str(tmp_path)]) == 0
+        assert main(["gimp", "status", "--gimp-dir", str(tmp_path)]) == 1  # a broken install is a failing status
         assert str(cfg) in capsys.readouterr().out
         with pytest.raises(plugin.PluginError, match="semhm_matte.json is broken"):
             plugin.infer(4, 4, "rgba", bytes, folder=str(dst))
+
+
+def test_install_refuses_a_bad_model_or_folder_in_one_line(tmp_path, capsys):
+    assert main(["gimp", "install", "--gimp-dir", str(tmp_path), "--model", str(tmp_path / "nonexistent")]) == 1
+    assert "no such weights folder" in capsys.readouterr().err and not (tmp_path / "semhm_matte").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["gimp", "install", "--gimp-dir", str(blocker / "below")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot install the plug-in in") and err.count("\n") == 1
 
 
 def test_persistent_worker_matches_the_runtime(installed, photo, matter):

@@ -69,9 +69,13 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
 
 def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
     """The command's options as one checked RuntimeOptions; ValueError (one line) before any model loads."""
-    opts = RuntimeOptions(
-        provider=args.provider, precision=args.precision, threads=args.threads, max_side=args.max_side, max_pixels=args.max_pixels
-    )
+    try:
+        opts = RuntimeOptions(
+            provider=args.provider, precision=args.precision, threads=args.threads, max_side=args.max_side, max_pixels=args.max_pixels
+        )
+    except ValueError as e:  # the messages name the API's fields: say the command line's flags
+        field = str(e).split(" ", 1)[0]
+        raise ValueError(f"--{field.replace('_', '-')} " + str(e).split(" ", 1)[1].replace("(or None for", "(or none for")) from None
     opts.session_threads()  # SEMHM_THREADS checked now, not when the first session opens
     return opts
 
@@ -113,7 +117,10 @@ def fit_format(fmt: str, bg: str | None, pil_format: str, out: Path) -> tuple[st
 
 def encode(im, pil_format: str) -> bytes:
     """A PIL image as the bytes of a file of ``pil_format``."""
+    from semhm_models.frames import gif_frame
+
     buf = io.BytesIO()
+    im = gif_frame(im) if pil_format == "GIF" else im  # transparent below alpha 0.5, as the note says
     im.save(buf, format=pil_format, **SAVE_OPTIONS.get(pil_format, {}))
     return buf.getvalue()
 
@@ -174,6 +181,26 @@ def check_writable(folder: Path) -> None:
         raise SemhmError(f"{folder}: output folder is not writable ({probe}: {e.strerror or e})") from None
 
 
+def looks_like_colour(spec: str) -> bool:
+    """A --bg that is meant as a colour, not a file: no folder part and no image suffix."""
+    from PIL import Image
+
+    return "/" not in spec and os.sep not in spec and Path(spec).suffix.lower() not in Image.registered_extensions()
+
+
+def check_background(path: str) -> None:
+    """A --bg image file that exists and Pillow can open (header only); ValueError naming it otherwise."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not Path(path).is_file():
+        raise ValueError(f"--bg {path}: no such file (give a colour: white, #rrggbb, r,g,b; or an image file)")
+    try:
+        with Image.open(path):
+            pass
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"--bg {path}: not an image Pillow can open ({e.__class__.__name__})") from None
+
+
 class Renderer:
     """A Matte -> the PIL image of one output ``fmt`` (rgba, alpha, fg, composite over ``bg``: a colour,
     checked here, ValueError; or an image file, loaded once when first needed)."""
@@ -182,7 +209,9 @@ class Renderer:
         from semhm_models import processing as pp
 
         self.fmt, self.bg, self.max_pixels = fmt, bg or "white", max_pixels
-        self._back = None if Path(self.bg).is_file() else pp.parse_color(self.bg)
+        self._back = None if Path(self.bg).is_file() else pp.parse_color(self.bg) if looks_like_colour(self.bg) else None
+        if self._back is None and fmt == "composite":
+            check_background(self.bg)
 
     def __call__(self, matte):
         from PIL import Image

@@ -39,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from semhm_models.metrics import matting_errors, unknown_region
     from semhm_models.progress import progress
 
+    if args.json:
+        from semhm_models.commands.common import check_writable
+
+        if Path(args.json).is_dir():
+            raise SemhmError(f"--json {args.json}: is a folder; give a file name")
+        check_writable(Path(args.json).parent)  # before the work, not after it
     preds, gts = _alphas(Path(args.pred)), _alphas(Path(args.gt))
     if not gts:
         raise SemhmError(f"{args.gt}: holds no reference alphas")
@@ -62,5 +68,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(rows)} images, region={args.region}, errors per pixel:")
     print("  " + "  ".join(f"{k.upper()} {v:.5f}" for k, v in mean.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps({"region": args.region, "count": len(rows), "mean": mean, "images": rows}, indent=1) + "\n")
+        from semhm_models.commands.common import write_file
+
+        report = {"region": args.region, "count": len(rows), "mean": mean, "images": rows}
+        write_file((json.dumps(report, indent=1) + "\n").encode(), args.json)
     return 1 if failed else 0

@@ -19,13 +19,23 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from semhm_models import gimp
+    from semhm_models.errors import SemhmError
 
     if args.action == "install":
-        dst = gimp.install(args.gimp_dir, args.model, args.provider)
+        if args.model is not None:
+            from semhm_models.weights import resolve
+
+            resolve(args.model)  # a missing or tampered model is refused now, not later inside GIMP
+        try:
+            dst = gimp.install(args.gimp_dir, args.model, args.provider)
+        except OSError as e:
+            raise SemhmError(f"cannot install the plug-in in {e.filename or args.gimp_dir}: {e.strerror or e}") from None
         print(f"installed the plug-in in {dst}; it runs {sys.executable}. Restart GIMP: Layer > Transparency > Remove Background (semhm)")
     elif args.action == "uninstall":
         dst = gimp.uninstall(args.gimp_dir)
         print(f"removed {dst}" if dst else "the plug-in was not installed")
     else:
-        print(gimp.status(args.gimp_dir))
+        text = gimp.status(args.gimp_dir)
+        print(text)
+        return 1 if "BROKEN" in text else 0
     return 0

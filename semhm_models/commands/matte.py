@@ -6,6 +6,7 @@ import argparse
 import glob
 import importlib.util
 import io
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -156,7 +157,13 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
             except ImageError:
                 batch.fail(f"{STDIN_NAME}: " + ("empty input" if not stdin else "not an image Pillow can read"))
         elif p.is_dir():
-            found = [f for f in sorted(p.rglob("*") if recursive else p.iterdir()) if f.is_file() and not excluded(f, p)]
+            entries = [f for f in sorted(p.rglob("*") if recursive else p.iterdir()) if not excluded(f, p)]
+            found = [f for f in entries if f.is_file()]
+            for f in entries:  # what is neither a file nor a folder is said, not dropped
+                if f.is_dir() and not recursive:
+                    batch.skip(f"{f}{os.sep} (a sub-folder; use --recursive)")
+                elif not f.is_dir() and not f.is_file():
+                    batch.skip(f"{f} ({'a broken link' if f.is_symlink() and not f.exists() else 'not a regular file'})")
             if not found:
                 batch.fail(f"{spec}: folder holds no files" + ("" if recursive else " (use --recursive for sub-folders)"))
             for f in found:

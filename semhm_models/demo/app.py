@@ -284,7 +284,8 @@ def _user_message(e: Exception, *files: str | None) -> str:
     msg = str(e)
     for f in sorted(filter(None, files), key=len, reverse=True):
         msg = msg.replace(str(f), Path(f).name)
-    return msg
+    # the library's advice for programmers (seek a frame) means nothing on a web page
+    return msg.replace("give one frame, e.g. im.seek(i); im.copy()", "upload a single-frame image (`semhm matte` mattes every frame)")
 
 
 CSS = """
