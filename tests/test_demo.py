@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,8 +32,12 @@ KEEP = 4
 
 @pytest.fixture(scope="module")
 def server(matter, tmp_path_factory):
-    """The app on 127.0.0.1 with its Gradio cache in a folder of the test's own: (url, cache, outputs)."""
-    cache = tmp_path_factory.mktemp("gradio")
+    """The app on 127.0.0.1 with its Gradio cache in a folder of the test's own: (url, cache, outputs). The
+    module's temp folder is one of the test's own too: gradio_client downloads each result through a new
+    folder there and leaves it behind, empty."""
+    old_tmp, tempfile.tempdir = tempfile.tempdir, str(tmp_path_factory.mktemp("tmp"))
+    cache = Path(tempfile.tempdir) / "gradio"
+    cache.mkdir()
     old = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(cache)
     outputs = Outputs(keep=KEEP)
@@ -42,6 +47,7 @@ def server(matter, tmp_path_factory):
     yield f"http://127.0.0.1:{port}/", cache, outputs
     app.close()
     outputs.close()
+    tempfile.tempdir = old_tmp
     if old is None:
         os.environ.pop("GRADIO_TEMP_DIR")
     else:
@@ -49,8 +55,8 @@ def server(matter, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(server):
-    return Client(server[0], verbose=False)
+def client(server, tmp_path_factory):
+    return Client(server[0], verbose=False, download_files=tmp_path_factory.mktemp("downloads"))
 
 
 @pytest.fixture(scope="module")
@@ -272,8 +278,10 @@ def test_large_photos_are_matted_reduced(matter):
     d.outputs.close()
 
 
-def test_shutdown_removes_every_file(tiny_weights, tmp_path):
+def test_shutdown_removes_every_file(tiny_weights, tmp_path, monkeypatch):
     """`python -m semhm_models.demo` stopped by SIGTERM leaves nothing in its temp folder (Gradio's cache included)."""
+    (tmp_path / "client_tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "client_tmp"))  # gradio_client's empty download folders
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     port = free_port()
@@ -285,7 +293,7 @@ def test_shutdown_removes_every_file(tiny_weights, tmp_path):
         client = None
         for _ in range(240):
             try:
-                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=tmp_path / "downloads")
                 break
             except Exception:  # noqa: BLE001 - not up yet
                 assert server.poll() is None, server.stdout.read()
