@@ -132,6 +132,8 @@ def test_globs_recursion_and_name_clashes(tiny_weights, photo, tmp_path, capsys)
         (["--threads", "-5"], {}, "threads -5: choose 1 to"),
         (["--threads", "100000"], {}, "threads 100000: choose 1 to"),
         ([], {"SEMHM_THREADS": "abc"}, "SEMHM_THREADS='abc': expected a whole number"),
+        (["--bg", "/nonexistent/bg.png"], {}, "--bg /nonexistent/bg.png: no such file"),
+        (["--bg", __file__], {}, f"--bg {__file__}: not an image Pillow can open"),
     ],
 )
 def test_bad_options_are_one_line_before_any_model_loads(args, env, message, photo, tmp_path, capsys, monkeypatch):
