@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 from importlib import metadata
@@ -41,7 +42,22 @@ def import_ort():
         import onnxruntime as ort
     except ImportError as e:
         raise RuntimeSetupError(f"onnxruntime is not installed ({e}): pip install 'semhm[cpu]', or 'semhm[gpu]' for NVIDIA GPUs") from None
+    _preload_cuda(ort)
     return ort
+
+
+@functools.cache
+def _preload_cuda(ort) -> None:
+    """With onnxruntime-gpu, load the CUDA and cuDNN libraries that `semhm[gpu]` installs from PyPI (the
+    nvidia-* packages), once, before any session: the CUDA provider does not find them there by itself
+    (onnxruntime's documented `preload_dlls`, onnxruntime-gpu >= 1.21). Missing libraries are not an error
+    here: the session then falls back, and that is reported where the provider is chosen."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None and gpu_expected():
+        try:
+            preload()
+        except Exception:  # noqa: BLE001 - best effort; the provider check below says what works
+            pass
 
 
 def gpu_expected() -> bool:
