@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from semhm_models.options import PROVIDER_CHOICES
 
@@ -22,10 +23,10 @@ def run(args: argparse.Namespace) -> int:
     from semhm_models.errors import SemhmError
 
     if args.action == "install":
-        if args.model is not None:
+        if args.model is not None and not args.model.startswith("hf://") and (Path(args.model).exists() or args.model[0] in "/.~"):
             from semhm_models.weights import resolve
 
-            resolve(args.model)  # a missing or tampered model is refused now, not later inside GIMP
+            resolve(args.model)  # a missing or tampered local model is refused now, not later inside GIMP
         try:
             dst = gimp.install(args.gimp_dir, args.model, args.provider)
         except OSError as e:

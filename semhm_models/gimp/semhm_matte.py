@@ -112,12 +112,26 @@ def connect(folder):
         return None
 
 
+def stop_worker(folder):
+    """Ask the worker to exit (a request that outlived its timeout must not keep it busy)."""
+    found = connect(folder)
+    if found is None:
+        return
+    conn, token = found
+    with conn:  # no wait for its answer: a stuck worker must not hold GIMP; it reads the message when free
+        try:
+            conn.send_bytes(json.dumps({"token": token, "op": "quit"}).encode())
+        except OSError:
+            pass
+
+
 def receive(conn, deadline, timeout, folder, tick):
-    """The worker's next message, waiting until ``deadline``; closing the connection on expiry stops the
-    worker's request."""
+    """The worker's next message, waiting until ``deadline``; on expiry the connection is closed (the
+    worker drops a running request) and the worker is asked to exit."""
     while True:  # the deadline holds for the whole request, also when every message comes at once
         if time.monotonic() > deadline:
             conn.close()
+            stop_worker(folder)
             raise PluginError(
                 f"semhm took more than {timeout:g} s and was stopped; raise 'timeout' in {os.path.join(folder, CONFIG)} "
                 f"or set {TIMEOUT_ENV}"
