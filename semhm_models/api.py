@@ -41,6 +41,15 @@ class Matte:
         """The cutout: RGBA uint8 (H, W, 4), foreground colours with the alpha."""
         return pp.cutout(self.alpha, self.foreground)
 
+    def image(self, kind: str = "rgba") -> Image.Image:
+        """The matte as a PIL image: "rgba" the cutout (mode RGBA), "alpha" the 8-bit alpha (mode L), "fg" the
+        foreground colours (mode RGB). Raises ValueError for another ``kind``."""
+        if kind == "rgba":
+            return Image.fromarray(self.cutout(), "RGBA")
+        if kind in ("alpha", "fg"):
+            return Image.fromarray(pp.to_uint8(self.alpha if kind == "alpha" else self.foreground), "L" if kind == "alpha" else "RGB")
+        raise ValueError(f"matte image {kind!r}: choose rgba, alpha or fg")
+
     def composite(self, background: str | tuple[int, int, int] | ImageLike) -> np.ndarray:
         """The person over ``background``: RGB uint8 (H, W, 3).
 

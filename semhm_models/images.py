@@ -170,6 +170,10 @@ def _to_srgb(im: Image.Image) -> Image.Image:
     return out
 
 
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
+
+
 def load_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, np.ndarray | None]:
     """The colours and the input's own alpha of one image: (RGB uint8 (H, W, 3) in sRGB, alpha float32
     (H, W) in [0, 1] or None when the input has no transparency). Any mode: RGB, RGBA, L, LA, P (with its
@@ -178,7 +182,7 @@ def load_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np
     Raises ImageError as :func:`open_image`."""
     im = _to_srgb(_to_8bit(open_image(src, max_pixels), _name(src)))
     alpha = None
-    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+    if _has_alpha(im):
         im = im.convert("RGBA")
         a = np.asarray(im.getchannel("A"))
         alpha = None if a.min() == 255 else a.astype(np.float32) / 255.0
@@ -206,7 +210,7 @@ def load_mask(src: ImageLike, size: tuple[int, int] | None = None, max_pixels: i
         m = _unit_floats(src.reshape(src.shape[:2]), name).astype(np.float32)
     else:
         im = open_image(src, max_pixels)
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        if _has_alpha(im):
             im = im.convert("RGBA").getchannel("A")
         im = _to_8bit(im, name)
         if im.mode != "L":

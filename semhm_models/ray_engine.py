@@ -21,10 +21,9 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from semhm_models import processing as pp
-from semhm_models.errors import ImageError, RuntimeSetupError, SemhmError
+from semhm_models.errors import RuntimeSetupError, SemhmError
 from semhm_models.options import RuntimeOptions
 from semhm_models.weights import resolve
 
@@ -204,18 +203,8 @@ def _last_line(e: BaseException) -> str:
 def encode(matter: Matter, item: str | bytes, output_format: str = "rgba") -> bytes:
     """One image (a path, or an encoded file's bytes) -> the PNG bytes of its RGBA cutout (uint8, MRN's
     foreground colours), 8-bit alpha or foreground colours. Raises ImageError for an unreadable image."""
-    if isinstance(item, bytes):
-        try:
-            item = Image.open(io.BytesIO(item))
-        except UnidentifiedImageError:
-            raise ImageError("not an image, or a format Pillow cannot read") from None
-    matte = matter(item)
-    if output_format == "rgba":
-        im = Image.fromarray(matte.cutout(), "RGBA")
-    else:
-        im = Image.fromarray(pp.to_uint8(matte.alpha if output_format == "alpha" else matte.foreground))
     buf = io.BytesIO()
-    im.save(buf, format="PNG")
+    matter(item).image(output_format).save(buf, format="PNG")
     return buf.getvalue()
 
 

@@ -77,6 +77,10 @@ def test_cutout_and_composite_helpers(matter, photo):
     rgba = m.cutout()
     assert rgba.shape == (205, 137, 4) and rgba.dtype == np.uint8
     assert np.array_equal(rgba[..., 3], processing.to_uint8(m.alpha))
+    assert np.array_equal(np.asarray(m.image("rgba")), rgba) and np.array_equal(np.asarray(m.image("alpha")), rgba[..., 3])
+    assert m.image("fg").mode == "RGB"
+    with pytest.raises(ValueError, match="choose rgba, alpha or fg"):
+        m.image("composite")
     assert m.composite((0, 255, 0)).shape == (205, 137, 3)
 
 

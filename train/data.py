@@ -65,7 +65,7 @@ def source_of(cfg: dict, name: str) -> Source:
     return Source(spec["layout"], Path(root))
 
 
-def _find(folder: Path, stem: str) -> Path:
+def find_image(folder: Path, stem: str) -> Path:
     for ext in IMAGE_EXTS:
         p = folder / f"{stem}{ext}"
         if p.is_file():
@@ -108,8 +108,8 @@ def read_person(src: Source, pid: str, hw: tuple[int, int]) -> dict[str, np.ndar
     known; ``alpha`` and ``fg`` for the fine layout."""
     out: dict[str, np.ndarray] = {}
     if src.layout in ("ccp", "coarse"):
-        img_path = _find(src.root / "images", pid)
-        lab_path = _find(src.root / ("labels" if src.layout == "ccp" else "masks"), pid)
+        img_path = find_image(src.root / "images", pid)
+        lab_path = find_image(src.root / ("labels" if src.layout == "ccp" else "masks"), pid)
         img = _open(img_path, "RGB")
         # CCP labels are class indices (mode P or L): read them raw, never through a palette.
         lab = _open(lab_path, "L") if src.layout == "coarse" else _raw(lab_path)
@@ -121,10 +121,10 @@ def read_person(src: Source, pid: str, hw: tuple[int, int]) -> dict[str, np.ndar
         if src.layout == "ccp":
             out["hair"] = _resize((lab == HAIR_LABEL).astype(np.uint8) * 255, hw) > 127
     elif src.layout == "fine":
-        alpha_path = _find(src.root / "alpha", pid)
+        alpha_path = find_image(src.root / "alpha", pid)
         alpha = _open(alpha_path, "L")
         has_fg = (src.root / "fg").is_dir()
-        img_path = _find(src.root / ("fg" if has_fg else "images"), pid)
+        img_path = find_image(src.root / ("fg" if has_fg else "images"), pid)
         img = _open(img_path, "RGB")
         if alpha.shape != img.shape[:2]:
             raise DataError(f"{alpha_path}: size does not match {img_path}")
@@ -244,7 +244,7 @@ def load_backgrounds(cfg: dict, split: str, hw: tuple[int, int] | None = None) -
     src = source_of(cfg, cfg["backgrounds"]["source"])
     out = []
     for bid in cfg["backgrounds"][split]:
-        img = _open(_find(src.root, bid), "RGB")
+        img = _open(find_image(src.root, bid), "RGB")
         out.append(cover(img, hw))
     return np.stack(out)
 

@@ -155,7 +155,7 @@ def build_refine(
     if not stems:
         raise data.DataError(f"{val}/alpha: no reference alphas; run `python -m train build-val` first")
     for i, stem in enumerate(progress(stems, "refine masks")):
-        rgb = load_rgb(data._find(val / "images", stem))
+        rgb = load_rgb(data.find_image(val / "images", stem))
         alpha = to_uint8(load_mask(val / "alpha" / f"{stem}.png"))
         _save(out / "images" / f"{stem}.png", rgb)
         _save(out / "alpha" / f"{stem}.png", alpha)

@@ -24,7 +24,7 @@ from PIL import Image, ImageFilter
 
 from semhm_models.images import load_rgb
 from semhm_models.processing import cover, to_uint8
-from train.data import DataError, _find, list_ids, source_of
+from train.data import DataError, find_image, list_ids, source_of
 
 ASPECTS = (9 / 16, 21 / 9)  # frame width / height, the range a sampler draws from (log-uniform)
 HEIGHTS = (0.2, 1.5)  # person height / frame height for full-person placements
@@ -72,7 +72,7 @@ def load_background_images(cfg: dict, split: str) -> list[np.ndarray]:
     missing = sorted(set(names) - set(list_ids(src)))
     if missing:
         raise DataError(f"{src.root}: backgrounds missing: {', '.join(missing[:5])}")
-    return [load_rgb(_find(src.root, n)) for n in sorted(names)]
+    return [load_rgb(find_image(src.root, n)) for n in sorted(names)]
 
 
 def place(person: Person, frame_hw: tuple[int, int], height: float, cx: float, top: float, flip: bool = False) -> Placement:

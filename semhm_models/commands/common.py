@@ -216,14 +216,8 @@ class Renderer:
     def __call__(self, matte):
         from PIL import Image
 
-        from semhm_models import processing as pp
-
-        if self.fmt == "rgba":
-            return Image.fromarray(matte.cutout(), "RGBA")
-        if self.fmt == "alpha":
-            return Image.fromarray(pp.to_uint8(matte.alpha), "L")
-        if self.fmt == "fg":
-            return Image.fromarray(pp.to_uint8(matte.foreground), "RGB")
+        if self.fmt != "composite":
+            return matte.image(self.fmt)
         if self._back is None:
             from semhm_models.images import load_rgb
 

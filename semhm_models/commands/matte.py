@@ -27,7 +27,7 @@ from semhm_models.commands.common import (
     write_file,
 )
 from semhm_models.errors import ImageError, SemhmError
-from semhm_models.frames import ANIMATED, encode_frames, open_lazy, probe, read_frames
+from semhm_models.frames import ANIMATED, encode_frames, probe, read_frames
 
 STDIN_NAME = "<stdin>"
 
@@ -94,15 +94,7 @@ class Producer:
             fr = read_frames(self.source(input_path), self.max_pixels)
             out = [self.render(matter(im)) for im in fr.images]
             return encode_frames(out, fr.durations, fr.loop, self.animated_format or fr.format)
-        src = self.source(input_path)
-        if input_path == STDIO:
-            from PIL import Image
-
-            try:
-                src = open_lazy(src)  # decoded by the library, which checks the size first
-            except Image.DecompressionBombError as e:
-                raise ImageError(f"{STDIN_NAME}: {e}") from None
-        return encode(self.render(matter(src)), self.still_format)
+        return encode(self.render(matter(self.source(input_path))), self.still_format)  # the library reads stdin's bytes
 
 
 class Batch:
