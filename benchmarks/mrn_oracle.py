@@ -14,7 +14,6 @@ import torch
 
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
-from semhm_models.contracts import MPN_SIZE
 from semhm_models.images import load_mask, load_rgb
 from train import checkpoints
 
@@ -30,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     sad: dict[str, list[float]] = {"reference mask upsampled": [], "MRN on the reference mask": [], "MRN on MPN's mask": []}
     for f in sorted((Path(a.val) / "images").iterdir()):
         rgb, ref = load_rgb(f), load_mask(Path(a.val) / "alpha" / f"{f.stem}.png")
-        small = pp.resize_plane(ref, MPN_SIZE)
-        image, lr = torch.from_numpy(pp.to_nchw(rgb)), torch.from_numpy(pp.lowres(rgb))
+        lhw = pp.lowres_size(*rgb.shape[:2])
+        small = pp.resize_plane(ref, lhw)
+        image, lr = torch.from_numpy(pp.to_nchw(rgb)), torch.from_numpy(pp.lowres(rgb, lhw))
         on_ref = run_chain(runner, lr, image, coarse=torch.from_numpy(small.copy())[None, None], qun_masks="none")[1]
         on_mpn = run_chain(runner, lr, image, qun_masks="none")[1]
         for name, pred in zip(sad, (pp.resize_plane(small, ref.shape), on_ref[0, 0].numpy(), on_mpn[0, 0].numpy()), strict=True):

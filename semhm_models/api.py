@@ -13,7 +13,7 @@ from PIL import Image
 
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
-from semhm_models.contracts import STAGES
+from semhm_models.contracts import QUN_FG_MASK, STAGES
 from semhm_models.errors import ImageError
 from semhm_models.images import ImageLike, load_image, load_mask, load_rgb
 from semhm_models.options import RuntimeOptions
@@ -31,11 +31,20 @@ class Matte:
       the input hid stays hidden);
     - ``foreground``: float32 (H, W, 3) in [0, 1], MRN's colours with the background removed (use them,
       not the photo's, for cutouts without colour spill);
-    - ``timings``: seconds per step ("decode", "pre", "mpn" (when it ran), "qun", "mrn", "post")."""
+    - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
+      (:func:`semhm_models.processing.person_score` of MPN's mask); see ``no_person``;
+    - ``timings``: seconds per step ("decode", "pre", "mpn", "qun", "mrn", "post")."""
 
     alpha: np.ndarray
     foreground: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    person: float = 1.0
+
+    @property
+    def no_person(self) -> bool:
+        """True when MPN found no person (``person`` below ``processing.NO_PERSON``): the alpha is then
+        mostly empty, and what it keeps is likely not a person."""
+        return self.person < pp.NO_PERSON
 
     def cutout(self) -> np.ndarray:
         """The cutout: RGBA uint8 (H, W, 4), foreground colours with the alpha."""
@@ -100,6 +109,7 @@ class Matter:
         self._provider_threads = (provider, threads)
         self.sessions = {"mpn": first, **{s: create_session(str(weights.path(s, precision)), provider, threads) for s in STAGES[1:]}}
         self.mpn_mask = mpn_mask_output(first)
+        self.mpn_input = weights.manifest.mpn_input
         # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
         # for weights whose validation numbers are better so, see docs/results.md).
         self.qun_masks = weights.manifest.qun_masks
@@ -159,17 +169,18 @@ class Matter:
             if plane is not None and plane.shape != (h, w):
                 raise ImageError(f"{name} is {plane.shape[-1]}x{plane.shape[0]} but the image is {w}x{h}; they must match")
         t0 = time.perf_counter()
-        lr = pp.lowres(rgb)
+        lhw = pp.lowres_size(h, w, self.mpn_input)
+        lr = pp.lowres(rgb, lhw)
         image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
-        coarse = None if mask is None else pp.mask_lowres(mask)
+        coarse = None if mask is None else pp.mask_lowres(mask, lhw)
         t["pre"] = time.perf_counter() - t0
-        fgr, alpha = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t)
+        out = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t)
         t0 = time.perf_counter()
-        a, f = pp.finish(alpha, fgr, (h, w))
+        a, f = pp.finish(out.alpha, out.fgr, (h, w))
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
         t["post"] = time.perf_counter() - t0
-        return Matte(a, f, t)
+        return Matte(a, f, t, pp.person_score(_host(out.fg_mask)))
 
     def _mrn_for(self, image: np.ndarray) -> str:
         """The MRN session for ``image``: on the CPU, very large images go through one without a memory
@@ -193,8 +204,8 @@ class OrtRunner:
     def mpn(self, image_lr):
         return self.sessions["mpn"].run([self.mpn_mask], {"image_lr": image_lr})[0]
 
-    def qun(self, image_lr, mask):
-        return self.sessions["qun"].run(["unified"], {"image_lr": image_lr, "mask": mask})[0]
+    def qun(self, image_lr, mask, fg_mask):
+        return self.sessions["qun"].run(["unified"], _qun_inputs(self.sessions["qun"], image_lr, mask, fg_mask))[0]
 
     def mrn(self, image, mask):
         fgr, alpha = self.sessions[self.mrn_name].run(["fgr", "alpha"], {"image": image, "mask": mask})
@@ -233,13 +244,26 @@ class BoundOrtRunner:
     def mpn(self, image_lr):
         return self._bound("mpn", {"image_lr": image_lr}, {"masks": self.device, self.mpn_mask: self.device})[1]
 
-    def qun(self, image_lr, mask):
-        return self._bound("qun", {"image_lr": image_lr, "mask": mask}, {"unified": self.device})[0]
+    def qun(self, image_lr, mask, fg_mask):
+        return self._bound("qun", _qun_inputs(self.sessions["qun"], image_lr, mask, fg_mask), {"unified": self.device})[0]
 
     def mrn(self, image, mask):
         # MRN's outputs come back to the host: the only download
         out = self._bound(self.mrn_name, {"image": image, "mask": mask}, {"fgr": "cpu", "alpha": "cpu"})
         return out[0].numpy(), out[1].numpy()
+
+
+def _qun_inputs(session, image_lr, mask, fg_mask) -> dict:
+    """QUN's inputs by name; qun.onnx files from before aspect-keeping have no fg_mask input."""
+    inputs = {"image_lr": image_lr, "mask": mask}
+    if any(i.name == QUN_FG_MASK for i in session.get_inputs()):
+        inputs[QUN_FG_MASK] = fg_mask
+    return inputs
+
+
+def _host(x) -> np.ndarray:
+    """A numpy array, or an OrtValue (I/O binding) copied to the host."""
+    return x if isinstance(x, np.ndarray) else x.numpy()
 
 
 def _options(options: RuntimeOptions | None, settings: dict) -> RuntimeOptions:

@@ -9,7 +9,7 @@ names, shapes and ranges: :mod:`semhm_models.contracts`.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 QunMasks = Literal["all", "coarse", "none"]
 QUN_MASKS: tuple[str, ...] = get_args(QunMasks)
@@ -32,11 +32,19 @@ class Runner(Protocol):
     def mpn(self, image_lr: Any) -> Any:
         """image_lr (N, 3, h, w) -> foreground mask (N, 1, h, w)."""
 
-    def qun(self, image_lr: Any, mask: Any) -> Any:
-        """image_lr, mask (N, 1, h, w) -> unified mask (N, 1, h, w)."""
+    def qun(self, image_lr: Any, mask: Any, fg_mask: Any) -> Any:
+        """image_lr, mask (N, 1, h, w), MPN's fg_mask (N, 1, h, w) -> unified mask (N, 1, h, w)."""
 
     def mrn(self, image: Any, mask: Any) -> tuple[Any, Any]:
         """image (N, 3, H, W), mask -> (foreground colours (N, 3, H, W), alpha (N, 1, H, W))."""
+
+
+class ChainOutput(NamedTuple):
+    """What the chain gives back, in the runner's tensor type."""
+
+    fgr: Any  # foreground colours (N, 3, H, W)
+    alpha: Any  # alpha (N, 1, H, W)
+    fg_mask: Any  # MPN's foreground mask (N, 1, h, w): where it sees persons (processing.person_score)
 
 
 def run_chain(
@@ -46,21 +54,18 @@ def run_chain(
     coarse: Any | None = None,
     qun_masks: str = "all",
     timings: dict[str, float] | None = None,
-) -> tuple[Any, Any]:
-    """Matte one batch: MPN's mask (or the user's ``coarse`` mask, MPN skipped), through QUN where
-    ``qun_masks`` says so, then MRN. Returns (foreground colours, alpha) in the runner's tensor type;
-    ``timings`` gets the seconds spent in each stage run ("mpn" only when it ran, "qun", "mrn")."""
+) -> ChainOutput:
+    """Matte one batch: MPN's mask, or the user's ``coarse`` mask (a mask, box or strokes, which QUN turns
+    into the person it picks out of MPN's mask), through QUN where ``qun_masks`` says so, then MRN.
+    ``timings`` gets the seconds spent in each stage ("mpn", "qun", "mrn")."""
     t = timings if timings is not None else {}
     t0 = time.perf_counter()
-    if coarse is None:
-        mask = runner.mpn(image_lr)
-        t["mpn"] = time.perf_counter() - t0
-    else:
-        mask = coarse
+    fg_mask = runner.mpn(image_lr)
+    mask = fg_mask if coarse is None else coarse
     t1 = time.perf_counter()
     if qun_masks == "all" or (qun_masks == "coarse" and coarse is not None):
-        mask = runner.qun(image_lr, mask)
+        mask = runner.qun(image_lr, mask, fg_mask)
     t2 = time.perf_counter()
     fgr, alpha = runner.mrn(image, mask)
-    t.update(qun=t2 - t1, mrn=time.perf_counter() - t2)
-    return fgr, alpha
+    t.update(mpn=t1 - t0, qun=t2 - t1, mrn=time.perf_counter() - t2)
+    return ChainOutput(fgr, alpha, fg_mask)

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MPN_SIZE: tuple[int, int] = (192, 160)  # (height, width) of MPN and QUN inputs
+MPN_PIXELS = 192 * 160  # MPN and QUN see the photo at its own aspect ratio in about this many pixels ...
+MPN_MULTIPLE = 32  # ... with both sides multiples of this (see processing.lowres_size)
+MPN_SIZE: tuple[int, int] = (192, 160)  # (height, width) every photo was squeezed to before (mpn_input "fixed")
+MPN_INPUTS = ("aspect", "fixed")
+"""How a weights folder's MPN and QUN take the photo (manifest ``mpn_input``): ``aspect`` (its own aspect
+ratio, about ``MPN_PIXELS`` pixels, sides multiples of ``MPN_MULTIPLE``) or ``fixed`` (squeezed to
+``MPN_SIZE``: weights exported before aspect-keeping, whose graphs have that size built in)."""
 STAGES: tuple[str, ...] = ("mpn", "qun", "mrn")
 """The three exported graphs, in chain order (one ONNX file each)."""
 
-AXIS_NAMES = {"N": "batch", "H": "height", "W": "width", "h": "mask_height", "w": "mask_width"}
+AXIS_NAMES = {"N": "batch", "H": "height", "W": "width", "h": "mask_height", "w": "mask_width"}  # h, w: MPN's input size
 """Symbolic dimensions of ``TENSORS``' shapes -> the dynamic axis names written into the ONNX files."""
 
 
@@ -34,19 +40,21 @@ class Tensor:
 
 
 TENSORS: tuple[Tensor, ...] = (
-    Tensor("mpn", "image_lr", "input", ("N", 3, *MPN_SIZE), "RGB resized (antialiased) to 192x160"),
-    Tensor("mpn", "masks", "output", ("N", 2, *MPN_SIZE), "channel 0 foreground, channel 1 background"),
-    Tensor("mpn", "fg_mask", "output", ("N", 1, *MPN_SIZE), "channel 0 alone: feeds QUN on the device"),
-    Tensor("qun", "image_lr", "input", ("N", 3, *MPN_SIZE), "as above"),
-    Tensor("qun", "mask", "input", ("N", 1, *MPN_SIZE), "MPN foreground or a user's coarse mask"),
-    Tensor("qun", "unified", "output", ("N", 1, *MPN_SIZE), "quality-unified mask"),
+    Tensor("mpn", "image_lr", "input", ("N", 3, "h", "w"), "RGB resized (antialiased), aspect kept, ~30720 px, sides multiples of 32"),
+    Tensor("mpn", "masks", "output", ("N", 2, "h", "w"), "channel 0 foreground, channel 1 background"),
+    Tensor("mpn", "fg_mask", "output", ("N", 1, "h", "w"), "channel 0 alone: where the persons are (QUN's fg_mask)"),
+    Tensor("qun", "image_lr", "input", ("N", 3, "h", "w"), "as above"),
+    Tensor("qun", "mask", "input", ("N", 1, "h", "w"), "MPN's foreground or a user's coarse mask, box or strokes"),
+    Tensor("qun", "fg_mask", "input", ("N", 1, "h", "w"), "MPN's foreground mask: the persons the user's mask may pick from"),
+    Tensor("qun", "unified", "output", ("N", 1, "h", "w"), "quality-unified mask"),
     Tensor("mrn", "image", "input", ("N", 3, "H", "W"), "RGB at working resolution, any H, W >= 1"),
-    Tensor("mrn", "mask", "input", ("N", 1, "h", "w"), "unified mask, any size (usually 192x160)"),
+    Tensor("mrn", "mask", "input", ("N", 1, "h", "w"), "unified mask, any size (usually MPN's)"),
     Tensor("mrn", "fgr", "output", ("N", 3, "H", "W"), "foreground colours, free of background"),
     Tensor("mrn", "alpha", "output", ("N", 1, "H", "W"), "alpha matte"),
 )
 
 MPN_MASK_OLD = "fg"  # mpn.onnx's foreground-mask output before it was named "fg_mask": such files still load
+QUN_FG_MASK = "fg_mask"  # qun.onnx files before aspect-keeping lack this input: they run without it
 
 
 def tensors(stage: str, direction: str | None = None) -> tuple[Tensor, ...]:
@@ -63,10 +71,12 @@ def dynamic_axes(stage: str) -> dict[str, dict[int, str]]:
     return {t.name: {i: AXIS_NAMES[d] for i, d in enumerate(t.shape) if isinstance(d, str)} for t in tensors(stage)}
 
 
-def example_shapes(stage: str, image_hw: tuple[int, int] = (96, 80), batch: int = 1) -> list[tuple[int, ...]]:
+def example_shapes(
+    stage: str, image_hw: tuple[int, int] = (96, 80), batch: int = 1, lowres_hw: tuple[int, int] = MPN_SIZE
+) -> list[tuple[int, ...]]:
     """Concrete shapes of ``stage``'s inputs, in order: N = ``batch``, (H, W) = ``image_hw`` (MRN's working
-    resolution), a mask's (h, w) = ``MPN_SIZE``."""
-    dims = {"N": batch, "H": image_hw[0], "W": image_hw[1], "h": MPN_SIZE[0], "w": MPN_SIZE[1]}
+    resolution), MPN's input and the masks' (h, w) = ``lowres_hw``."""
+    dims = {"N": batch, "H": image_hw[0], "W": image_hw[1], "h": lowres_hw[0], "w": lowres_hw[1]}
     return [tuple(dims[d] if isinstance(d, str) else d for d in t.shape) for t in tensors(stage, "input")]
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from semhm_models.chain import QUN_MASKS, QunMasks
-from semhm_models.contracts import STAGES
+from semhm_models.contracts import MPN_INPUTS, STAGES
 from semhm_models.errors import WeightsError
 
 MANIFEST = "manifest.json"
 FORMAT = "semhm-weights/1"
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 # fields with a meaning to the runtime; everything else (training, licences, metrics, ...) is kept in ``info``
-_TYPED = ("format", "name", "version", "inputs", "mpn_tta", "qun_masks", "stages", "precisions", "files")
+_TYPED = ("format", "name", "version", "inputs", "mpn_input", "mpn_tta", "qun_masks", "stages", "precisions", "files")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Manifest:
     - ``stages``: stage ("mpn", "qun", "mrn") -> float32 ONNX file name;
     - ``precisions``: other precisions' files, e.g. {"fp16": {"mpn": "mpn.fp16.onnx", ...}};
     - ``files``: every listed file name (a plain name inside the folder) -> :class:`FileEntry`;
+    - ``mpn_input``: how MPN and QUN take the photo, one of ``contracts.MPN_INPUTS``: "aspect" (its own
+      aspect ratio) or "fixed" (squeezed to 192x160; the default, for weights from before aspect-keeping);
     - ``mpn_tta``: the passes averaged inside mpn.onnx (e.g. "flip-scale"; "none" when absent);
     - ``qun_masks``: which masks QUN unifies, one of ``chain.QUN_MASKS`` ("all" when absent);
     - ``inputs``: the input contract as exported (informative);
@@ -54,6 +56,7 @@ class Manifest:
     precisions: dict[str, dict[str, str]] = field(default_factory=dict)
     mpn_tta: str = "none"
     qun_masks: QunMasks = "all"
+    mpn_input: str = "fixed"
     inputs: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +88,7 @@ class Manifest:
             "name": self.name,
             "version": self.version,
             "inputs": self.inputs,
+            **({"mpn_input": self.mpn_input} if self.mpn_input != "fixed" else {}),
             "mpn_tta": self.mpn_tta,
             "qun_masks": self.qun_masks,
             **self.info,
@@ -159,6 +163,9 @@ def _parse(data: Any, where: str) -> Manifest:
     qun = text("qun_masks", "all")
     if qun not in QUN_MASKS:
         raise bad("qun_masks", " or ".join(QUN_MASKS), qun)
+    mpn_input = text("mpn_input", "fixed")
+    if mpn_input not in MPN_INPUTS:
+        raise bad("mpn_input", " or ".join(MPN_INPUTS), mpn_input)
     inputs = get("inputs", {})
     if not isinstance(inputs, dict):
         raise bad("inputs", "an object", inputs)
@@ -171,6 +178,7 @@ def _parse(data: Any, where: str) -> Manifest:
         precisions=precisions,
         mpn_tta=text("mpn_tta", "none"),
         qun_masks=qun,  # type: ignore[arg-type]
+        mpn_input=mpn_input,
         inputs=inputs,
         info={k: v for k, v in data.items() if k not in _TYPED},
     )

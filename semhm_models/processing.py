@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageColor
 
-from semhm_models.contracts import MPN_SIZE
+from semhm_models.contracts import MPN_INPUTS, MPN_MULTIPLE, MPN_PIXELS, MPN_SIZE
 
 
 def to_nchw(rgb: np.ndarray) -> np.ndarray:
@@ -27,14 +27,41 @@ def resize_plane(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize((hw[1], hw[0]), Image.BILINEAR))
 
 
-def lowres(rgb: np.ndarray) -> np.ndarray:
-    """The MPN/QUN input: float32 (1, 3, 192, 160)."""
-    return to_nchw(resize_rgb(rgb, MPN_SIZE))
+def budget_size(pixels: int, aspect: float, multiple: int = MPN_MULTIPLE) -> tuple[int, int]:
+    """(H, W) of about ``pixels`` pixels at width/height ``aspect``, both sides multiples of ``multiple``
+    (at least one multiple each)."""
+    h = max(multiple, int(round(np.sqrt(pixels / aspect) / multiple)) * multiple)
+    w = max(multiple, int(round(h * aspect / multiple)) * multiple)
+    return h, w
 
 
-def mask_lowres(mask: np.ndarray) -> np.ndarray:
-    """A user's (H, W) mask in [0, 1] -> float32 (1, 1, 192, 160)."""
-    return np.clip(resize_plane(mask, MPN_SIZE), 0.0, 1.0)[None, None]
+def lowres_size(h: int, w: int, mpn_input: str = "aspect") -> tuple[int, int]:
+    """(h, w) of MPN's and QUN's input for an (H, W) photo: the photo's aspect ratio in about ``MPN_PIXELS``
+    pixels, sides multiples of 32 (``mpn_input`` "aspect"), or ``MPN_SIZE`` for weights of ``mpn_input``
+    "fixed" (contracts.MPN_INPUTS). ValueError for another ``mpn_input``."""
+    if mpn_input not in MPN_INPUTS:
+        raise ValueError(f"mpn input {mpn_input!r}: choose {', '.join(MPN_INPUTS)}")
+    return budget_size(MPN_PIXELS, w / h) if mpn_input == "aspect" else MPN_SIZE
+
+
+def lowres(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """The MPN/QUN input at ``hw`` (``lowres_size``): float32 (1, 3, h, w) in [0, 1]."""
+    return to_nchw(resize_rgb(rgb, hw))
+
+
+def mask_lowres(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """A user's (H, W) mask in [0, 1] -> float32 (1, 1, h, w) at ``hw`` (``lowres_size``)."""
+    return np.clip(resize_plane(mask, hw), 0.0, 1.0)[None, None]
+
+
+def person_score(fg_mask: np.ndarray) -> float:
+    """How sure MPN is that a person is in the photo, in [0, 1]: the 99.5th percentile of its foreground
+    mask (any shape, float in [0, 1]), i.e. the confidence MPN gives to the most person-like 0.5% of
+    the photo. Below ``NO_PERSON`` semhm says "no person found"."""
+    return float(np.clip(np.quantile(fg_mask, 0.995), 0.0, 1.0))
+
+
+NO_PERSON = 0.5  # person_score below this: no person found (docs/results.md: measured on the scenes split)
 
 
 def working_size(h: int, w: int, max_side: int | None) -> tuple[int, int]:

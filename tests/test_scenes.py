@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage as ndi
 
+from semhm_models.processing import budget_size
 from train import data, scene_eval, scenes
 from train.cli import DEFAULT_CONFIG
 from train.usermasks import MASK_KINDS, random_user_mask, user_mask
@@ -34,7 +35,7 @@ def test_frame_shapes_and_person_heights():
     heights, counts = [], []
     for _ in range(60):
         aspect = float(np.exp(s.rng.uniform(np.log(scenes.ASPECTS[0]), np.log(scenes.ASPECTS[1]))))
-        hw = scenes.frame_size(320 * 320, aspect)
+        hw = budget_size(320 * 320, aspect)
         assert hw[0] % 32 == 0 and hw[1] % 32 == 0
         assert scenes.ASPECTS[0] * 0.85 <= hw[1] / hw[0] <= scenes.ASPECTS[1] * 1.15
         persons, placements = s.placements(hw)

@@ -59,7 +59,7 @@ def run_build_val(args: argparse.Namespace) -> str:
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
-    from train.stages import TRAINING_STAGES, StageArgs
+    from train.stages import FRAMES, TRAINING_STAGES, StageArgs
 
     defaults = StageArgs(stage="mpn", run="", config=DEFAULT_CONFIG)
     p.add_argument("--stage", required=True, choices=list(TRAINING_STAGES))
@@ -68,6 +68,9 @@ def add_train(p: argparse.ArgumentParser) -> None:
     for name in ("coarse", "mpn_from", "qun_from", "pretrained", "init_from", "mrn_masks", "mpn_tta"):
         p.add_argument("--" + name.replace("_", "-"), default=getattr(defaults, name))
     p.add_argument("--qun-masks", type=qun_policy, choices=QUN_MASKS, default=defaults.qun_masks, help="mrn: " + QUN_HELP)
+    p.add_argument(
+        "--frames", choices=FRAMES, default=defaults.frames, help="mpn, qun: scenes (any aspect, 0-4 persons, user masks) or crops"
+    )
     _qun_alias(p)
     for name in ("steps", "batch", "seed", "threads", "log_every", "save_every", "limit"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
@@ -159,6 +162,19 @@ def run_export(args: argparse.Namespace) -> str:
     return json.dumps({"parity_max_abs_diff": report}, indent=1)
 
 
+def add_import_onnx(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("--weights", required=True, help="exported weights folder (manifest.json and ONNX files)")
+    p.add_argument("--out", required=True, help="run folder for mpn/qun/mrn.safetensors")
+
+
+def run_import_onnx(args: argparse.Namespace) -> str:
+    from train import data
+    from train.onnx_import import import_weights
+
+    return f"checkpoints in {import_weights(args.weights, args.out, data.load_config(args.config), args.cache)}"
+
+
 def add_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", required=True, help="exported weights folder")
     p.add_argument("--repo-id", required=True, metavar="ORG/NAME")
@@ -182,6 +198,7 @@ COMMANDS = {  # name: (help, add arguments, run -> the line(s) printed)
     "build-val": ("write the fixed validation composites as PNG files", add_build_val, run_build_val),
     "evaluate": ("score a run's checkpoints or exported weights on the validation, scenes or refine split", add_evaluate, run_evaluate),
     "export": ("ONNX files + manifest for the runtime, with a parity check", add_export, run_export),
+    "import-onnx": ("torch checkpoints back from exported ONNX weights, to fine-tune them", add_import_onnx, run_import_onnx),
     "publish": ("upload ONNX, manifest and a model card to the Hugging Face Hub", add_publish, run_publish),
 }
 

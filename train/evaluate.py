@@ -49,12 +49,13 @@ class Chain:
         runner = self.runner()
 
         def predict(rgb: np.ndarray, coarse: np.ndarray | None = None) -> np.ndarray:
-            lr = torch.from_numpy(pp.lowres(rgb))
+            lhw = pp.lowres_size(*rgb.shape[:2])
+            lr = torch.from_numpy(pp.lowres(rgb, lhw))
             with torch.no_grad():
                 if self.mode == "mpn":
                     return pp.resize_plane(runner.mpn(lr)[0, 0].numpy(), rgb.shape[:2])
-                mask = None if coarse is None else torch.from_numpy(pp.mask_lowres(coarse))
-                return run_chain(runner, lr, torch.from_numpy(pp.to_nchw(rgb)), mask, self.qun_masks)[1][0, 0].numpy()
+                mask = None if coarse is None else torch.from_numpy(pp.mask_lowres(coarse, lhw))
+                return run_chain(runner, lr, torch.from_numpy(pp.to_nchw(rgb)), mask, self.qun_masks).alpha[0, 0].numpy()
 
         return predict
 

@@ -12,11 +12,12 @@ import torch
 
 from semhm_models import contracts, weights
 from semhm_models.chain import qun_policy
-from semhm_models.contracts import MPN_SIZE
+from semhm_models.contracts import MPN_MULTIPLE, MPN_PIXELS
 from semhm_models.nets.graphs import DEFAULT_TTA, PRECISIONS, as_exported
 from train.checkpoints import load_stage
 
 OPSET = 17
+LOWRES_SIZES = ((90, 160), (160, 90), (128, 128))  # MPN/QUN parity: landscape, portrait, square
 
 
 def onnx_name(stage: str, precision: str) -> str:
@@ -45,8 +46,7 @@ def export_stage(net: torch.nn.Module, stage: str, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
-    # The traced resizes of MPN's scaled passes take their size from a Shape node: propagating it gives the
-    # outputs back their static 192x160 of the contract.
+    # Propagated shapes tie MPN's scaled passes' outputs to its input's (dynamic) size.
     onnx.save(onnx.shape_inference.infer_shapes(onnx.load(str(path)), data_prop=True), str(path))
 
 
@@ -88,11 +88,13 @@ def export(
         "name": "semhm",
         "inputs": {
             "contract": "semhm_models/contracts.py",
-            "mpn_size": list(MPN_SIZE),
+            "mpn_pixels": MPN_PIXELS,
+            "mpn_multiple": MPN_MULTIPLE,
             "dtype": "float32",
             "range": [0, 1],
             "layout": "NCHW",
         },
+        "mpn_input": "aspect",
         "mpn_tta": tta,
         "qun_masks": qun_masks,
         "exported_from": {"run": str(run), "commit": git_commit(), "opset": OPSET, "torch": torch.__version__},
@@ -120,13 +122,17 @@ def parity(
     for stage in contracts.STAGES:
         net = load_stage(stage, {"mpn": mpn_from, "qun": qun_from}.get(stage) or run)
         sess = create_session(str(Path(onnx_dir) / onnx_name(stage, precision)), "cpu")
-        cases = [contracts.example_shapes(stage)] if stage != "mrn" else [contracts.example_shapes(stage, hw) for hw in sizes]
+        cases = (
+            [contracts.example_shapes(stage, lowres_hw=hw) for hw in LOWRES_SIZES]
+            if stage != "mrn"
+            else [contracts.example_shapes(stage, hw) for hw in sizes]
+        )
         for shp in cases:
             xs = [torch.rand(s, generator=g) for s in shp]
             with torch.no_grad():
                 ref = as_exported(stage, net, tta=tta)(*xs)
             ref = ref if isinstance(ref, tuple) else (ref,)
             got = sess.run(None, {n: x.numpy() for n, x in zip(contracts.INPUTS[stage], xs, strict=False)})
-            key = stage if stage != "mrn" else f"mrn@{shp[0][2]}x{shp[0][3]}"
+            key = f"{stage}@{shp[0][2]}x{shp[0][3]}"
             res[key] = max(float(np.abs(r.numpy() - o).max()) for r, o in zip(ref, got, strict=False))
     return res

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from semhm_models.images import load_rgb
-from semhm_models.processing import cover, to_uint8
+from semhm_models.processing import budget_size, cover, to_uint8
 from train.data import DataError, find_image, list_ids, source_of
 
 ASPECTS = (9 / 16, 21 / 9)  # frame width / height, the range a sampler draws from (log-uniform)
@@ -192,13 +192,6 @@ def camera(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # -- the sampler -----------------------------------------------------------------------------------
 
 
-def frame_size(budget: int, aspect: float, multiple: int = 32) -> tuple[int, int]:
-    """(H, W) of about ``budget`` pixels at width/height ``aspect``, both sides multiples of ``multiple``."""
-    h = max(multiple, int(round(np.sqrt(budget / aspect) / multiple)) * multiple)
-    w = max(multiple, int(round(h * aspect / multiple)) * multiple)
-    return h, w
-
-
 class SceneSampler:
     """Random training frames from the persons and backgrounds it is given (and no others).
 
@@ -235,12 +228,16 @@ class SceneSampler:
                 out.append(place(pe, frame_hw, height, rng.uniform(0.1, 0.9), top, flip))
         return chosen, out
 
-    def frame(self, budget: int = 512 * 512) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-        """One random frame of about ``budget`` pixels: image uint8 (H, W, 3), alpha uint8 (H, W), fg
-        uint8 (H, W, 3), and the alpha of each person placed (uint8 (H, W), as placed)."""
+    def aspect(self) -> float:
+        """A random frame aspect ratio (width / height), log-uniform over ``ASPECTS``."""
+        return float(np.exp(self.rng.uniform(np.log(ASPECTS[0]), np.log(ASPECTS[1]))))
+
+    def frame(self, budget: int = 512 * 512, aspect: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """One random frame of about ``budget`` pixels (sides multiples of 32) at ``aspect`` (width / height;
+        random when None): image uint8 (H, W, 3), alpha uint8 (H, W), fg uint8 (H, W, 3), and the alpha of
+        each person placed (uint8 (H, W), as placed)."""
         rng = self.rng
-        aspect = float(np.exp(rng.uniform(np.log(ASPECTS[0]), np.log(ASPECTS[1]))))
-        hw = frame_size(budget, aspect)
+        hw = budget_size(budget, aspect or self.aspect())
         persons, placements = self.placements(hw)
         bg = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
         return compose(persons, placements, bg[:, ::-1] if rng.random() < 0.5 else bg, hw, rng)

@@ -1,9 +1,13 @@
 """The three training stages with the paper's losses (Eq. 2, 3-5, 6), and the joint fine-tune of MPN and
 MRN that follows them (ours, docs/training.md): one small class per stage, run by train.loop.
 
-Batches are made on the fly from the cached uint8 arrays: fine persons composited over random training
-backgrounds, coarse persons as the real photos with their coarse masks. Augmentation: random horizontal
-flips (paper) and random crops (ours: CCP is full-body only, so crops teach MPN half-body and head shots).
+Batches are made on the fly from the cached uint8 arrays. With ``frames`` "scenes" (the default, issue 13):
+MPN sees train.scenes frames of every aspect ratio from 9:16 to 21:9 (one per batch), 0-4 persons (fine
+persons and the coarse photos' persons cut out by their masks), a fifth with nobody, relit and through a
+camera, plus the real coarse photos cropped to the batch's aspect ratio; QUN sees such frames with the
+masks people draw (train.usermasks) around one person or all of them. With "crops" (the first recipe):
+fine persons composited over random training backgrounds, coarse persons as the real photos with their
+coarse masks, random flips and crops, all squeezed to 192x160.
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from semhm_models.contracts import MPN_SIZE
+from semhm_models import processing as pp
+from semhm_models.contracts import MPN_PIXELS, MPN_SIZE
 from semhm_models.nets import MPN, MRN, QUN, load_lite0_encoder
 from semhm_models.nets.graphs import DEFAULT_TTA, MPNGraph
 from semhm_models.nets.models import resize_lr
-from train import data
+from train import data, scenes, usermasks
 from train.checkpoints import load_stage
+
+FRAMES = ("scenes", "crops")
+REAL_SHARE = 0.25  # mpn, frames scenes: share of each batch that is real coarse photos (the rest: scene frames)
+QUN_FRAME_PIXELS = 416 * 276  # qun: frames are made at about the validation composites' size, then shrunk
+QUN_ONE_PERSON = 0.5  # qun: share of masks around one person of the frame (the rest: around all of them)
 
 
 @dataclass
@@ -45,6 +55,7 @@ class StageArgs:
     mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
     mpn_tta: str = DEFAULT_TTA  # mrn, joint: MPN's masks as exported, see semhm_models.nets.graphs.MPN_TTA
     limit: int = 0  # use only the first N persons of each split (tests)
+    frames: str = "scenes"  # mpn, qun: scenes (issue 13: any aspect, 0-4 persons, user masks) | crops (first recipe)
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -111,6 +122,47 @@ class Batches:
         self.rng = np.random.default_rng(seed)  # crops, flips, persons, backgrounds
         self.gen = torch.Generator().manual_seed(seed)  # mask degradations
         self.device = device
+        self.cfg, self._samplers = cfg, {}
+
+    def sampler(self, with_coarse: bool) -> scenes.SceneSampler:
+        """Scene frames from the training persons (fine ones; with ``with_coarse`` also the coarse photos'
+        persons, cut out by their masks) over the training backgrounds at their own size; made once."""
+        if with_coarse not in self._samplers:
+            persons = scenes.persons_of(self.fine)
+            if with_coarse and self.coarse is not None:
+                persons += scenes.persons_of({"alpha": self.coarse["mask"], "fg": self.coarse["image"]})
+            if "bgs" not in self._samplers:
+                self._samplers["bgs"] = scenes.load_background_images(self.cfg, "train")
+            self._samplers[with_coarse] = scenes.SceneSampler(persons, self._samplers["bgs"], self.rng)
+        return self._samplers[with_coarse]
+
+    def tensor(self, a: np.ndarray, scale: float = 1 / 255) -> torch.Tensor:
+        """uint8 (N, H, W, C) or (N, H, W) -> float32 (N, C, H, W) on the device."""
+        t = torch.from_numpy(np.ascontiguousarray(a)).to(self.device).float() * scale
+        return t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
+
+    def scene_batch(self, n: int, hw: tuple[int, int], with_coarse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` scene frames of size ``hw``: image (N, 3, H, W), alpha (N, 1, H, W)."""
+        sampler = self.sampler(with_coarse)
+        frames = [sampler.frame(hw[0] * hw[1], hw[1] / hw[0]) for _ in range(n)]
+        return self.tensor(np.stack([f[0] for f in frames])), self.tensor(np.stack([f[1] for f in frames]))
+
+    def aspect_crop(self, tensors: list[torch.Tensor], hw: tuple[int, int], min_scale: float = 0.6) -> list[torch.Tensor]:
+        """Per sample, one random crop of the aspect ratio of ``hw`` (60-100% of the largest such crop, so
+        a wide crop of a standing person is a band of it), mirrored at random, resized to ``hw``."""
+        n, _, h, w = tensors[0].shape
+        aspect = hw[1] / hw[0]
+        outs: list[list[torch.Tensor]] = [[] for _ in tensors]
+        for i in range(n):
+            ch, cw = (h, h * aspect) if aspect < w / h else (w / aspect, w)
+            s = self.rng.uniform(min_scale, 1.0)
+            ch, cw = max(8, int(ch * s)), max(8, int(cw * s))
+            y, x = self.rng.integers(0, h - ch + 1), self.rng.integers(0, w - cw + 1)
+            flip = self.rng.random() < 0.5
+            for j, t in enumerate(tensors):
+                c = t[i : i + 1, :, y : y + ch, x : x + cw]
+                outs[j].append(resize_lr(c.flip(-1) if flip else c, hw))
+        return [torch.cat(o) for o in outs]
 
     def _crop_size(self, h: int, w: int, min_scale: float) -> tuple[int, int]:
         s = self.rng.uniform(min_scale, 1.0)
@@ -196,9 +248,16 @@ class MPNStage(Stage):
         return net
 
     def n_coarse(self, n: int, nf: int, nc: int) -> int:
-        return round(n * nc / (nf + nc))
+        return round(n * (REAL_SHARE if self.a.frames == "scenes" else nc / (nf + nc)))
 
     def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
+        if self.a.frames == "scenes":
+            hw = pp.budget_size(MPN_PIXELS, b.sampler(True).aspect())
+            img, alpha = b.scene_batch(n - n_coarse, hw, with_coarse=b.coarse is not None)
+            if n_coarse:
+                ci, cm = b.aspect_crop(list(b.coarse_batch(n_coarse)), hw)
+                img, alpha = torch.cat([img, ci]), torch.cat([alpha, cm])
+            return (img,), (alpha,)
         img, alpha, _ = b.fine_batch(n - n_coarse)
         img, alpha = b.flip_crop([img, alpha], 0.45, MPN_SIZE)
         if n_coarse:
@@ -212,18 +271,32 @@ class MPNStage(Stage):
 
 
 class QUNPair(torch.nn.Module):
-    """QUN on an accurate mask x and on its degraded twin x' (both terms of Eq. 3-5 in one forward)."""
+    """QUN on an accurate mask x and on its degraded twin x' (both terms of Eq. 3-5 in one forward), each
+    with the frame's foreground mask as MPN would give it."""
 
     def __init__(self, qun: QUN) -> None:
         super().__init__()
         self.qun = qun
 
-    def forward(self, image_lr: torch.Tensor, x: torch.Tensor, x_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.qun(image_lr, x), self.qun(image_lr, x_)
+    def forward(self, image_lr, x, x_, fg_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.qun(image_lr, x, fg_mask), self.qun(image_lr, x_, fg_mask)
+
+
+def visible(person_alphas: list[np.ndarray], k: int) -> np.ndarray:
+    """Person ``k``'s alpha as seen in a frame: float32 (H, W), its own alpha (uint8, as placed) times the
+    transparency of every person placed after it (in front)."""
+    a = person_alphas[k].astype(np.float32) / 255
+    for front in person_alphas[k + 1 :]:
+        a = a * (1 - front.astype(np.float32) / 255)
+    return a
 
 
 class QUNStage(Stage):
-    """Eq. 3-5 on fine alphas and their random degradations."""
+    """frames "crops": Eq. 3-5 on fine alphas and their random degradations (the paper). frames "scenes"
+    (refine, issue 14): scene frames with a user-like mask (train.usermasks: dilated, eroded, ellipse,
+    box, lasso, scribble, holes, blobs, the paper's) around one person or all of them; the target is that
+    person's visible alpha (or the frame's): L1(Q(x'), x) + L1(Q(x), x) / 2 with x the target, x' the
+    user's mask, and MPN's mask simulated by the paper's degradations of the frame's alpha."""
 
     name = "qun"
 
@@ -234,12 +307,41 @@ class QUNStage(Stage):
         return {"qun": net.qun}
 
     def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
+        if self.a.frames == "scenes":
+            return self._scene_batch(b, n)
         img, alpha, _ = b.fine_batch(n)
         img, alpha = b.flip_crop([img, alpha], 0.45, MPN_SIZE)
         x_ = degrade(alpha.cpu(), b.gen).to(self.device)
-        return (img, alpha, x_), (alpha, x_)
+        return (img, alpha, x_, degrade(alpha.cpu(), b.gen).to(self.device)), (alpha, x_)
+
+    def _scene_batch(self, b: Batches, n: int) -> tuple[tuple, tuple]:
+        sampler = b.sampler(False)
+        aspect = sampler.aspect()
+        hw = pp.budget_size(MPN_PIXELS, aspect)
+        imgs, targets, masks, alls = [], [], [], []
+        while len(imgs) < n:
+            image, alpha, _, persons = sampler.frame(QUN_FRAME_PIXELS, aspect)
+            if not persons or alpha.max() < 128:
+                continue  # a frame with nobody visible: no person to point at
+            target = alpha.astype(np.float32) / 255
+            if len(persons) > 1 and b.rng.random() < QUN_ONE_PERSON:
+                k = int(b.rng.integers(len(persons)))
+                one = visible(persons, k)
+                if (one > 0.5).mean() > 0.005 and (one > 0.5).sum() > 0.5 * (persons[k] > 127).sum():
+                    target = one  # mostly in sight: one person to point at (else the frame's persons)
+            _, mask = usermasks.random_user_mask(target, b.rng)
+            imgs.append(image)
+            targets.append(pp.resize_plane(target, hw))
+            masks.append(pp.resize_plane(mask, hw))
+            alls.append(pp.resize_plane(alpha.astype(np.float32) / 255, hw))
+        img = resize_lr(b.tensor(np.stack(imgs)), hw)
+        x, x_, every = (b.tensor(np.clip(np.stack(v), 0, 1), 1.0) for v in (targets, masks, alls))
+        return (img, x, x_, degrade(every.cpu(), b.gen).to(self.device)), (x,)
 
     def loss(self, out, targets: tuple) -> torch.Tensor:
+        if self.a.frames == "scenes":
+            qx, qx_ = out
+            return l1(qx_, targets[0]) + 0.5 * l1(qx, targets[0])
         return qun_loss(*out, *targets)
 
 
@@ -258,13 +360,15 @@ class MRNStage(Stage):
         img, alpha, fg = b.fine_batch(n)
         img, alpha, fg = b.flip_crop([img, alpha, fg], 0.6, None)
         with torch.no_grad():
-            lr_img = resize_lr(img, MPN_SIZE)
-            mask = self.mpn(lr_img)[1]
+            lhw = pp.lowres_size(*img.shape[-2:])
+            lr_img = resize_lr(img, lhw)
+            mask = fg_mask = self.mpn(lr_img)[1]
             if self.a.mrn_masks == "mix":  # MPN's errors are mostly semantic: MRN also needs masks whose
                 k = n // 2  # only fault is their edges, to learn to refine edges at all
-                mask[:k] = degrade(resize_lr(alpha[:k], MPN_SIZE).cpu(), b.gen).to(self.device)
+                mask = mask.clone()
+                mask[:k] = degrade(resize_lr(alpha[:k], lhw).cpu(), b.gen).to(self.device)
             if self.qun is not None:
-                mask = self.qun(lr_img, mask)
+                mask = self.qun(lr_img, mask, fg_mask)
         return (img, mask), (fg, alpha)
 
     def loss(self, out, targets: tuple) -> torch.Tensor:
@@ -291,7 +395,7 @@ class Joint(torch.nn.Module):
 
     def forward(self, image: torch.Tensor, coarse_lr: torch.Tensor | None):
         """image (N,3,H,W) through the chain, and MPN's masks of the coarse photos ``coarse_lr``, if any."""
-        masks = self.graph(resize_lr(image, MPN_SIZE))[0]
+        masks = self.graph(resize_lr(image, pp.lowres_size(*image.shape[-2:])))[0]
         fgr, alpha = self.mrn(image, masks[:, :1])
         return masks, fgr, alpha, None if coarse_lr is None else self.mpn(coarse_lr)
 
@@ -330,7 +434,7 @@ class JointStage(Stage):
     def loss(self, out, targets: tuple) -> torch.Tensor:
         masks, fgr, pa, coarse = out
         fg, alpha, cm = targets
-        preds, masks_gt = [masks], [resize_lr(alpha, MPN_SIZE)]
+        preds, masks_gt = [masks], [resize_lr(alpha, masks.shape[-2:])]
         if coarse is not None:
             preds.append(coarse)
             masks_gt.append(cm)

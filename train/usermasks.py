@@ -22,8 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from semhm_models.contracts import MPN_SIZE
-from semhm_models.processing import resize_plane
+from semhm_models.processing import lowres_size, resize_plane
 
 MASK_KINDS = ("dilate", "erode", "ellipse", "box", "lasso", "scribble", "holes", "blobs", "paper")
 RADII = (5, 60)  # dilation / erosion range in pixels
@@ -141,7 +140,7 @@ def _spots(m: np.ndarray, rng: np.random.Generator, inside: bool) -> np.ndarray:
 
 def paper(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The paper's degradations at MPN's resolution, back at the mask's (soft values kept)."""
-    lr = resize_plane(m.astype(np.float32), MPN_SIZE)
+    lr = resize_plane(m.astype(np.float32), lowres_size(*m.shape))
     for op in rng.permutation(4):
         if rng.random() < 0.5:
             continue

@@ -9,11 +9,10 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from semhm_models.contracts import MPN_SIZE
 from semhm_models.nets.models import MPN, MRN, QUN
 
-# MPN test-time augmentation: the passes averaged in the graph, each (scale of the 192x160 input, mirrored).
-# flip-scale adds the mirror image at 1.5x (288x240): 2.1x flip's MPN arithmetic; measured in docs/results.md.
+# MPN test-time augmentation: the passes averaged in the graph, each (scale of the input, mirrored).
+# flip-scale adds the mirror image at 1.5x: 2.1x flip's MPN arithmetic; measured in docs/results.md.
 MPN_TTA = {
     "flip-scale": ((1.0, False), (1.0, True), (1.5, True)),
     "flip": ((1.0, False), (1.0, True)),
@@ -38,7 +37,7 @@ class MPNGraph(torch.nn.Module):
         for scale, mirrored in self.passes:
             x = image_lr if scale == 1.0 else F.interpolate(image_lr, scale_factor=scale, mode="bilinear")
             m = self.mpn(x.flip(-1)).flip(-1) if mirrored else self.mpn(x)
-            total = total + (m if scale == 1.0 else F.interpolate(m, size=list(MPN_SIZE), mode="bilinear"))
+            total = total + (m if scale == 1.0 else F.interpolate(m, size=image_lr.shape[-2:], mode="bilinear"))
         masks = total / len(self.passes)
         return masks, masks[:, :1]
 
@@ -80,13 +79,13 @@ class TorchRunner:
 
     @torch.no_grad()
     def mpn(self, image_lr: torch.Tensor) -> torch.Tensor:
-        """image_lr (N, 3, 192, 160) -> foreground mask (N, 1, 192, 160)."""
+        """image_lr (N, 3, h, w) -> foreground mask (N, 1, h, w)."""
         return self._net("mpn")(image_lr)[1]
 
     @torch.no_grad()
-    def qun(self, image_lr: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """image_lr (N, 3, 192, 160), mask (N, 1, 192, 160) -> unified mask (N, 1, 192, 160)."""
-        return self._net("qun")(image_lr, mask)
+    def qun(self, image_lr: torch.Tensor, mask: torch.Tensor, fg_mask: torch.Tensor) -> torch.Tensor:
+        """image_lr (N, 3, h, w), mask and MPN's fg_mask (N, 1, h, w) -> unified mask (N, 1, h, w)."""
+        return self._net("qun")(image_lr, mask, fg_mask)
 
     @torch.no_grad()
     def mrn(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

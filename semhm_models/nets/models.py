@@ -11,7 +11,8 @@ from semhm_models.nets.blocks import Lite0Encoder, cbr, ds, up_to
 
 
 class MPN(nn.Module):
-    """Mask prediction: image (N,3,192,160) -> (N,2,192,160) foreground and background masks in [0, 1].
+    """Mask prediction: image (N,3,h,w) -> (N,2,h,w) foreground and background masks in [0, 1] (any h, w;
+    trained at ~30720 px of every aspect ratio from 9:16 to 21:9).
     U-Net: EfficientNet-Lite0 encoder, decoder with skip connections at strides 8, 4 and 2."""
 
     def __init__(self, width: int = 1) -> None:
@@ -36,12 +37,13 @@ class MPN(nn.Module):
 
 
 class QUN(nn.Module):
-    """Quality unification: image (N,3,h,w) + mask (N,1,h,w) -> unified mask (N,1,h,w) in [0, 1].
-    A small U-Net that sees the image, so it can move a mask's edge to the image's edge."""
+    """Quality unification: image (N,3,h,w) + mask (N,1,h,w) + MPN's foreground mask (N,1,h,w) -> unified
+    mask (N,1,h,w) in [0, 1]. A small U-Net that sees the image, so it can move a mask's edge to the
+    image's edge, and MPN's mask, so that a box, an ellipse or strokes pick out the persons MPN found."""
 
     def __init__(self, c: int = 16) -> None:
         super().__init__()
-        self.e0 = cbr(4, c)
+        self.e0 = cbr(5, c)
         self.e1 = cbr(c, c * 2, stride=2)
         self.e2 = cbr(c * 2, c * 3, stride=2)
         self.e3 = nn.Sequential(cbr(c * 3, c * 3, stride=2), cbr(c * 3, c * 3, dilation=2))
@@ -50,8 +52,8 @@ class QUN(nn.Module):
         self.d0 = cbr(c * 2, c)
         self.head = nn.Conv2d(c, 1, 3, padding=1)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x0 = self.e0(torch.cat([image, mask], 1))
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, fg_mask: torch.Tensor) -> torch.Tensor:
+        x0 = self.e0(torch.cat([image, mask, fg_mask], 1))
         x1 = self.e1(x0)
         x2 = self.e2(x1)
         x3 = self.e3(x2)
