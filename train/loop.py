@@ -90,6 +90,7 @@ def _train(a: StageArgs, procs: Processes) -> Path:
         stage.files(net)[a.stage].load_state_dict(checkpoints.load_state(ckpt, str(dev)))
         opt.load_state_dict(st["opt"])
         sched.load_state_dict(st["sched"])
+        sched.T_max = a.steps  # resumed with another --steps: the schedule now ends there
         mine = ranks[procs.rank]
         b.rng.bit_generator.state, step = mine["rng"], st["step"]
         b.gen.set_state(mine["gen"])
