@@ -28,10 +28,11 @@ def resize_plane(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def budget_size(pixels: int, aspect: float, multiple: int = MPN_MULTIPLE) -> tuple[int, int]:
-    """(H, W) of about ``pixels`` pixels at width/height ``aspect``, both sides multiples of ``multiple``
-    (at least one multiple each)."""
-    h = max(multiple, int(round(np.sqrt(pixels / aspect) / multiple)) * multiple)
-    w = max(multiple, int(round(h * aspect / multiple)) * multiple)
+    """(H, W) of about ``pixels`` pixels at width/height ``aspect``, both sides multiples of ``multiple``,
+    from one multiple up to ``pixels / multiple`` (a strip keeps the pixel budget, not its aspect)."""
+    most = max(multiple, pixels // multiple // multiple * multiple)
+    h = min(most, max(multiple, int(round(np.sqrt(pixels / aspect) / multiple)) * multiple))
+    w = min(most, max(multiple, int(round(h * aspect / multiple)) * multiple))
     return h, w
 
 

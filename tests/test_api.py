@@ -32,21 +32,23 @@ def test_matches_torch_chain(matter, tiny_run, photo):
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     m = matter(photo)
     with torch.no_grad():
-        lr, image = torch.from_numpy(processing.lowres(rgb)), torch.from_numpy(processing.to_nchw(rgb))
-        fgr, alpha = run_chain(checkpoints.runner(tiny_run), lr, image)
+        lr = torch.from_numpy(processing.lowres(rgb, processing.lowres_size(*rgb.shape[:2])))
+        assert lr.shape[2:] == (192, 128)  # the photo's own aspect ratio (205 x 137)
+        fgr, alpha, fg_mask = run_chain(checkpoints.runner(tiny_run), lr, torch.from_numpy(processing.to_nchw(rgb)))
     assert np.abs(m.alpha - alpha[0, 0].numpy()).max() <= 1e-4
+    assert m.person == pytest.approx(processing.person_score(fg_mask.numpy()), abs=1e-4)
     assert np.abs(m.foreground - fgr[0].permute(1, 2, 0).numpy()).max() <= 1e-4
 
 
-def test_coarse_mask_skips_mpn_and_changes_the_result(matter, photo, tmp_path):
+def test_coarse_mask_goes_through_qun_with_mpns_mask_and_changes_the_result(matter, photo, tmp_path):
     full = np.ones((205, 137), np.float32)
     empty = np.zeros((205, 137), np.float32)
     a = matter.matte_rgb(np.asarray(Image.open(photo).convert("RGB")), full)
     b = matter.matte_rgb(np.asarray(Image.open(photo).convert("RGB")), empty)
-    assert "mpn" not in a.timings and {"qun", "mrn"} <= set(a.timings)
+    assert {"mpn", "qun", "mrn"} <= set(a.timings)  # MPN runs: QUN picks the user's person out of its mask
     assert np.abs(a.alpha - b.alpha).mean() > 0.01
     Image.fromarray((full * 255).astype(np.uint8)).save(tmp_path / "m.png")
-    assert "mpn" not in matter(photo, coarse_mask=tmp_path / "m.png").timings
+    assert np.array_equal(matter(photo, coarse_mask=tmp_path / "m.png").alpha, a.alpha)
     Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "small.png")
     with pytest.raises(ImageError, match="mask is 9x9 but the image is 137x205"):
         matter(photo, coarse_mask=tmp_path / "small.png")
@@ -139,8 +141,8 @@ def test_weights_can_send_only_coarse_masks_through_qun(tiny_weights, tiny_run, 
     (folder / "manifest.json").write_text(json.dumps(m | {"qun_masks": "coarse"}))
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     with torch.no_grad():
-        lr, image = torch.from_numpy(processing.lowres(rgb)), torch.from_numpy(processing.to_nchw(rgb))
-        direct = run_chain(checkpoints.runner(tiny_run), lr, image, qun_masks="coarse")[1][0, 0].numpy()
+        lr = torch.from_numpy(processing.lowres(rgb, processing.lowres_size(*rgb.shape[:2])))
+        direct = run_chain(checkpoints.runner(tiny_run), lr, torch.from_numpy(processing.to_nchw(rgb)), qun_masks="coarse").alpha[0, 0].numpy()
     user = np.zeros(rgb.shape[:2], np.float32)
     user[50:150, 30:100] = 1
     full = Matter.from_pretrained(str(tiny_weights), provider="cpu")
@@ -157,7 +159,7 @@ def test_a_box_is_refined_as_a_filled_rectangle(matter, photo):
     rect = np.zeros((205, 137), np.float32)
     rect[20:180, 30:110] = 1
     boxed = matter(photo, coarse_mask=(30, 20, 110, 180))
-    assert "mpn" not in boxed.timings
+    assert "mpn" in boxed.timings
     assert np.array_equal(boxed.alpha, matter(photo, coarse_mask=rect).alpha)
     assert np.array_equal(matter(photo, coarse_mask=(-50, -9, 500, 999)).alpha, matter(photo, coarse_mask=np.ones_like(rect)).alpha)
     bad_boxes = {(1, 2, 3): "four numbers", (50, 20, 40, 90): "x0 < x1", (0, 0, np.nan, 9): "x0 < x1"}
@@ -165,3 +167,43 @@ def test_a_box_is_refined_as_a_filled_rectangle(matter, photo):
     for bad, msg in bad_boxes.items():
         with pytest.raises(ValueError, match=msg):
             matter(photo, coarse_mask=bad)
+
+
+class _QunWithoutFgMask(torch.nn.Module):
+    """A qun.onnx as exported before aspect-keeping: two inputs (here: the new QUN with an empty fg_mask)."""
+
+    def __init__(self, qun) -> None:
+        super().__init__()
+        self.qun = qun
+
+    def forward(self, image_lr, mask):
+        return self.qun(image_lr, mask, torch.zeros_like(mask))
+
+
+def test_weights_from_before_aspect_keeping_still_run(tiny_run, tiny_weights, photo, tmp_path):
+    """Old weights (mpn.onnx and qun.onnx with 192x160 built in, qun.onnx without fg_mask, no mpn_input in
+    the manifest) load and run as before: the photo squeezed to 192x160, QUN on the image and the mask."""
+    from semhm_models.nets.graphs import MPNGraph
+    from semhm_models.weights import write_manifest
+
+    mpn, qun, mrn = (checkpoints.load_stage(s, tiny_run) for s in ("mpn", "qun", "mrn"))
+    old = tmp_path / "old"
+    old.mkdir()
+    lr0, m0 = torch.rand(1, 3, 192, 160), torch.rand(1, 1, 192, 160)
+    for name, net, inputs, names in (("mpn", MPNGraph(mpn), (lr0,), ["image_lr"]), ("qun", _QunWithoutFgMask(qun), (lr0, m0), ["image_lr", "mask"])):
+        outputs = ["masks", "fg_mask"] if name == "mpn" else ["unified"]
+        axes = {n: {0: "batch"} for n in names + outputs}
+        torch.onnx.export(net, inputs, str(old / f"{name}.onnx"), input_names=names, output_names=outputs, dynamic_axes=axes, dynamo=False)
+    shutil.copy(tiny_weights / "mrn.onnx", old)
+    write_manifest(old, {s: f"{s}.onnx" for s in ("mpn", "qun", "mrn")}, {"mpn_tta": "flip-scale", "qun_masks": "all"})
+    matter = Matter.from_pretrained(str(old), provider="cpu")
+    assert matter.mpn_input == "fixed"
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    user = np.zeros(rgb.shape[:2], np.float32)
+    user[50:150, 30:100] = 1
+    lr, image = torch.from_numpy(processing.lowres(rgb, (192, 160))), torch.from_numpy(processing.to_nchw(rgb))
+    with torch.no_grad():
+        fg = MPNGraph(mpn)(lr)[1]
+        for coarse, mask in ((None, fg), (user, torch.from_numpy(processing.mask_lowres(user, (192, 160))))):
+            want = mrn(image, qun(lr, mask, torch.zeros_like(mask)))[1][0, 0].numpy()
+            assert np.abs(matter.matte_rgb(rgb, coarse).alpha - want).max() <= 1e-4

@@ -26,15 +26,16 @@ def test_lite0_weights_load_completely(tmp_path):
 
 def test_shapes_and_ranges():
     torch.manual_seed(0)
-    lr = torch.rand(2, 3, *MPN_SIZE)
-    with torch.no_grad():
-        masks = MPN().eval()(lr)
-        unified = QUN().eval()(lr, masks[:, :1])
-        fgr, alpha = MRN().eval()(torch.rand(2, 3, 67, 93), unified)
-    assert masks.shape == (2, 2, *MPN_SIZE) and unified.shape == (2, 1, *MPN_SIZE)
-    assert fgr.shape == (2, 3, 67, 93) and alpha.shape == (2, 1, 67, 93)
-    for t in (masks, unified, fgr, alpha):
-        assert 0 <= t.min() and t.max() <= 1
+    for lhw in (MPN_SIZE, (128, 224), (90, 160)):
+        lr = torch.rand(2, 3, *lhw)
+        with torch.no_grad():
+            masks = MPN().eval()(lr)
+            unified = QUN().eval()(lr, masks[:, :1], masks[:, :1])
+            fgr, alpha = MRN().eval()(torch.rand(2, 3, 67, 93), unified)
+        assert masks.shape == (2, 2, *lhw) and unified.shape == (2, 1, *lhw)
+        assert fgr.shape == (2, 3, 67, 93) and alpha.shape == (2, 1, 67, 93)
+        for t in (masks, unified, fgr, alpha):
+            assert 0 <= t.min() and t.max() <= 1
 
 
 def test_torch_runner_is_the_chain_as_exported():
@@ -45,14 +46,20 @@ def test_torch_runner_is_the_chain_as_exported():
 
     torch.manual_seed(0)
     mpn, qun, mrn = MPN().eval(), QUN().eval(), MRN().eval()
-    lr, image = torch.rand(1, 3, *MPN_SIZE), torch.rand(1, 3, 67, 93)
+    lr, image = torch.rand(1, 3, 128, 224), torch.rand(1, 3, 67, 93)
+    user = torch.rand(1, 1, 128, 224)
     with torch.no_grad():
         mask = MPNGraph(mpn)(lr)[1]
-        full, direct = mrn(image, qun(lr, mask)), mrn(image, mask)
+        full, direct, refined = mrn(image, qun(lr, mask, mask)), mrn(image, mask), mrn(image, qun(lr, user, mask))
     runner = TorchRunner(mpn, qun, mrn)
     for policy, want in (("all", full), ("coarse", direct), ("none", direct)):
         got = run_chain(runner, lr, image, qun_masks=policy)
-        assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True)), policy
+        assert all(torch.equal(g, w) for g, w in zip(got[:2], want, strict=True)), policy
+        assert torch.equal(got.fg_mask, mask)
+    # a user's mask: QUN picks from MPN's mask (coarse and all); none sends the user's mask straight to MRN
+    for policy, want in (("all", refined), ("coarse", refined), ("none", mrn(image, user))):
+        got = run_chain(runner, lr, image, coarse=user, qun_masks=policy)
+        assert all(torch.equal(g, w) for g, w in zip(got[:2], want, strict=True)), policy
     half = run_chain(TorchRunner(mpn, qun, mrn, precision="fp16"), lr, image)[1]
     assert half.dtype == torch.float32 and 0 < (half - full[1]).abs().max() <= 2e-2
     with pytest.raises(ValueError, match="this runner has no qun weights"):

@@ -14,8 +14,35 @@ def test_to_nchw_and_lowres_follow_the_contract():
     x = pp.to_nchw(rgb)
     assert x.shape == (1, 3, 301, 199) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
     assert np.allclose(x[0, :, 5, 7], rgb[5, 7] / 255)
-    lr = pp.lowres(rgb)
-    assert lr.shape == (1, 3, *MPN_SIZE) and lr.dtype == np.float32
+    lr = pp.lowres(rgb, pp.lowres_size(301, 199))
+    assert lr.shape == (1, 3, 224, 160) and lr.dtype == np.float32
+    assert pp.lowres(rgb, pp.lowres_size(301, 199, "fixed")).shape == (1, 3, *MPN_SIZE)
+
+
+@pytest.mark.parametrize(
+    ("hw", "want"),
+    [((1080, 1920), (128, 224)), ((1920, 1080), (224, 128)), ((500, 500), (160, 160)), ((400, 4000), (64, 640)), ((3, 9000), (32, 960)), ((9000, 3), (960, 32))],
+)
+def test_lowres_size_keeps_the_aspect_in_about_30720_pixels(hw, want):
+    """Landscape, portrait, square and extreme panoramas: sides multiples of 32, the aspect kept as far as
+    that allows, about 192 x 160 pixels (a strip cannot go below one multiple)."""
+    got = pp.lowres_size(*hw)
+    assert got == want and got[0] % 32 == 0 and got[1] % 32 == 0
+    if min(want) > 32:
+        assert abs(got[0] * got[1] / (192 * 160) - 1) < 0.35
+        assert abs(np.log((got[1] / got[0]) / (hw[1] / hw[0]))) < 0.25
+    with pytest.raises(ValueError, match="mpn input 'squeeze'"):
+        pp.lowres_size(*hw, "squeeze")
+
+
+def test_person_score_is_the_confidence_of_the_most_person_like_half_percent():
+    m = np.zeros((128, 224), np.float32)
+    assert pp.person_score(m) == 0.0
+    m[:20, :20] = 0.9  # 1.4% of the image at 0.9: a person
+    assert pp.person_score(m) == pytest.approx(0.9)
+    m[:] = 0
+    m[:5, :5] = 0.9  # 0.09%: a speck, not a person
+    assert pp.person_score(m) < pp.NO_PERSON
 
 
 def test_lowres_matches_torch_antialiased_resize_used_in_training():
@@ -23,8 +50,9 @@ def test_lowres_matches_torch_antialiased_resize_used_in_training():
     from semhm_models.nets.models import resize_lr
 
     rgb = np.random.default_rng(1).integers(0, 256, (416, 276, 3), dtype=np.uint8)
-    ours = pp.lowres(rgb)
-    theirs = resize_lr(torch.from_numpy(pp.to_nchw(rgb)), MPN_SIZE).numpy()
+    hw = pp.lowres_size(416, 276)
+    ours = pp.lowres(rgb, hw)
+    theirs = resize_lr(torch.from_numpy(pp.to_nchw(rgb)), hw).numpy()
     assert np.abs(ours - theirs).mean() < 2 / 255
 
 

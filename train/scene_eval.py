@@ -98,17 +98,6 @@ def scene_layout(subset: str, persons: list[scenes.Person], rng: np.random.Gener
     raise ValueError(f"unknown subset '{subset}': use one of {', '.join(SUBSETS)}")
 
 
-def visible(person_alphas: list[np.ndarray]) -> list[np.ndarray]:
-    """Each person's visible alpha (float32 (H, W)) once the persons placed after it cover it."""
-    out = []
-    for k, a in enumerate(person_alphas):
-        v = a.astype(np.float32) / 255.0
-        for b in person_alphas[k + 1 :]:
-            v = v * (1.0 - b.astype(np.float32) / 255.0)
-        out.append(v)
-    return out
-
-
 def _val_sources(cfg: dict, cache: str | os.PathLike) -> tuple[list[scenes.Person], list[np.ndarray]]:
     return scenes.persons_of(data.load_split(cfg, cache, "val")), scenes.load_background_images(cfg, "val")
 
@@ -174,7 +163,7 @@ def build_refine(
         hw = (hw[0] * 3 // 4, hw[1] * 3 // 4)  # refine frames at 432x768 / 480x720
         placements = [scenes.Placement(p.scale * 0.75, p.top * 0.75, p.left * 0.75, p.flip) for p in placements]
         image, _, _, pas = scenes.compose(chosen, placements, bgs[int(rng.integers(len(bgs)))], hw)
-        vis = visible(pas)
+        vis = scenes.visible(pas)
         own = [v.sum() / max(float((a / 255.0).sum()), 1.0) for v, a in zip(vis, pas, strict=True)]
         candidates = [k for k, o in enumerate(own) if o > 0.7 and (vis[k] > 0.5).sum() > 0.02 * vis[k].size]
         if not candidates:

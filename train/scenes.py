@@ -147,6 +147,17 @@ def compose(
     return camera(image, rng) if rng is not None else image, to_uint8(alpha), to_uint8(fg), [to_uint8(a) for a, _ in layers]
 
 
+def visible(person_alphas: list[np.ndarray]) -> list[np.ndarray]:
+    """Each person's visible alpha (float32 (H, W)) once the persons placed after it cover it."""
+    out = []
+    for k, a in enumerate(person_alphas):
+        v = a.astype(np.float32) / 255.0
+        for b in person_alphas[k + 1 :]:
+            v = v * (1.0 - b.astype(np.float32) / 255.0)
+        out.append(v)
+    return out
+
+
 # -- photometric variety ---------------------------------------------------------------------------
 
 

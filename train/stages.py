@@ -282,15 +282,6 @@ class QUNPair(torch.nn.Module):
         return self.qun(image_lr, x, fg_mask), self.qun(image_lr, x_, fg_mask)
 
 
-def visible(person_alphas: list[np.ndarray], k: int) -> np.ndarray:
-    """Person ``k``'s alpha as seen in a frame: float32 (H, W), its own alpha (uint8, as placed) times the
-    transparency of every person placed after it (in front)."""
-    a = person_alphas[k].astype(np.float32) / 255
-    for front in person_alphas[k + 1 :]:
-        a = a * (1 - front.astype(np.float32) / 255)
-    return a
-
-
 class QUNStage(Stage):
     """frames "crops": Eq. 3-5 on fine alphas and their random degradations (the paper). frames "scenes"
     (refine, issue 14): scene frames with a user-like mask (train.usermasks: dilated, eroded, ellipse,
@@ -326,7 +317,7 @@ class QUNStage(Stage):
             target = alpha.astype(np.float32) / 255
             if len(persons) > 1 and b.rng.random() < QUN_ONE_PERSON:
                 k = int(b.rng.integers(len(persons)))
-                one = visible(persons, k)
+                one = scenes.visible(persons)[k]
                 if (one > 0.5).mean() > 0.005 and (one > 0.5).sum() > 0.5 * (persons[k] > 127).sum():
                     target = one  # mostly in sight: one person to point at (else the frame's persons)
             _, mask = usermasks.random_user_mask(target, b.rng)
