@@ -39,6 +39,7 @@ from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
 
 from semhm_models import Matter, SemhmError  # noqa: E402
 from semhm_models import processing as pp  # noqa: E402
+from semhm_models.api import no_person_note  # noqa: E402
 from semhm_models.images import load_image, load_mask, load_rgb  # noqa: E402
 from semhm_models.options import PROVIDER_CHOICES, RuntimeOptions  # noqa: E402
 
@@ -139,14 +140,19 @@ def reduced_size(h: int, w: int, pixels: int = WORK_PIXELS) -> tuple[int, int]:
     return max(1, int(h * s)), max(1, int(w * s))
 
 
-def status_line(size: tuple[int, int], source: tuple[int, int], seconds: float, provider: str, work_pixels: int = WORK_PIXELS) -> str:
-    """The one status line shown after a matte (and returned as "status" by the API)."""
+def status_line(
+    size: tuple[int, int], source: tuple[int, int], seconds: float, provider: str, work_pixels: int = WORK_PIXELS, person: float = 1.0
+) -> str:
+    """The status shown after a matte (and returned as "status" by the API): size, time, provider, and a
+    warning when MPN found no person (``person``: ``Matte.person``)."""
     (h, w), (sh, sw) = size, source
     where = provider.replace("ExecutionProvider", "")
     line = f"**{w}x{h}** px matted in **{seconds:.2f} s** on **{where}**"
     if (h, w) != (sh, sw):
         line += f" (reduced from {sw}x{sh}: the demo mattes up to {work_pixels / 1e6:g} MP; `semhm matte` works at full size)"
-    # "no person found" belongs here once Matte reports it (issue 15/16, core): one place for every status.
+    note = no_person_note([person])
+    if note:
+        line += f"\n\n**Warning: {note}.**"
     return line
 
 
@@ -208,7 +214,7 @@ class Demo:
             comp = pp.cutout(small_alpha, small_fg)
         else:
             comp = pp.composite(small_alpha, small_fg, pp.resize_rgb(bg, hw) if isinstance(bg, np.ndarray) else bg)
-        status = status_line(alpha8.shape, source, time.perf_counter() - t0, self.matter.provider, self.work_pixels)
+        status = status_line(alpha8.shape, source, time.perf_counter() - t0, self.matter.provider, self.work_pixels, matte.person)
         previews = [
             self._save(folder, a, stem, f"preview_{k}")
             for a, k in ((board, "cutout"), (pp.to_uint8(small_alpha), "alpha"), (comp, "composite"))
