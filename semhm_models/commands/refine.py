@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     matte = Matter.from_pretrained(args.model, options)(args.image, coarse_mask=args.box or args.mask)
     common.write_file(common.encode(common.Renderer(fmt, bg, options.max_pixels)(matte), pil_format), out)
     print(f"wrote {out}", file=sys.stderr)
-    note = no_person_note([matte.person])  # MPN runs too: QUN picks the person out of MPN's mask
+    note = no_person_note([matte.person])  # MPN runs too; a QUN that takes its mask (fg_mask) picks the person from it
     if note:
         print(f"warning: {args.image}: {note}", file=sys.stderr)
     return 0
