@@ -375,6 +375,10 @@ def test_refine_with_a_box(matter):
         assert text == "60,40,251,561"
         assert tuple(preview[300, 60]) == BOX_COLOUR and tuple(preview[40, 200]) == BOX_COLOUR and tuple(preview[300, 200]) != BOX_COLOUR
         assert d.box_point(str(EXAMPLE), text, 10, 10)[1] == "10,10"  # a third click starts a new box
+        big = Path(d.outputs.root) / "big.png"
+        Image.open(EXAMPLE).resize((2000, 2980)).save(big)  # shown at 1074x1600: clicks are scaled to the photo's pixels
+        shown, corner = d.box_point(str(big), "", 537, 800)
+        assert shown.shape == (1600, 1074, 3) and corner == "1000,1490"
         user_mask, board, alpha, comp, cut_png, alpha_png, comp_png, status = d.refine_box(str(EXAMPLE), text, "colour", "#0000ff")
         box = (60, 40, 251, 561)
         assert np.array_equal(np.asarray(Image.open(user_mask)) > 127, box_mask(box, (596, 400)) > 0) and "400x596" in status
