@@ -6,6 +6,8 @@ import functools
 import io
 import os
 import time
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -14,7 +16,7 @@ from PIL import Image
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
 from semhm_models.contracts import QUN_FG_MASK, STAGES
-from semhm_models.errors import ImageError
+from semhm_models.errors import ImageError, NoPersonWarning
 from semhm_models.images import ImageLike, load_image, load_mask, load_rgb
 from semhm_models.options import RuntimeOptions
 from semhm_models.runtime import CPU, create_session, mpn_mask_output, provider_list
@@ -74,6 +76,28 @@ class Matte:
                 raise ValueError(f"background colour {background!r}: give (r, g, b) with whole numbers 0..255")
             return pp.composite(self.alpha, self.foreground, tuple(background))
         return pp.composite(self.alpha, self.foreground, load_rgb(background))
+
+
+def no_person_note(scores: Sequence[float]) -> str | None:
+    """What to tell a user when MPN found no person: ``scores`` are ``Matte.person`` of one photo, or of an
+    animation's frames. None when every one is at least ``processing.NO_PERSON``; else e.g. "no person found
+    (score 0.12); the cutout is likely empty or wrong", or for frames "no person found in 3 of 10 frames
+    (lowest score 0.08); ...". The command line prints it as a warning; the output is still written."""
+    missing = [s for s in scores if s < pp.NO_PERSON]
+    if not missing:
+        return None
+    if len(scores) == 1:
+        return f"no person found (score {missing[0]:.2f}); the cutout is likely empty or wrong"
+    lowest = min(missing)
+    return f"no person found in {len(missing)} of {len(scores)} frames (lowest score {lowest:.2f}); their cutouts are likely empty or wrong"
+
+
+def warn_no_person(scores: Sequence[float]) -> None:
+    """Issue a :class:`~semhm_models.errors.NoPersonWarning` with ``no_person_note(scores)``, if there is one
+    (the command line's and the Ray engine's producers; :func:`semhm_models.errors.no_person_notes` collects it)."""
+    note = no_person_note(scores)
+    if note:
+        warnings.warn(NoPersonWarning(note), stacklevel=3)
 
 
 class Matter:

@@ -1,5 +1,11 @@
 """Exceptions with messages meant for people: each names the file or the setting and the problem."""
 
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class SemhmError(Exception):
     """Base class of semhm's errors."""
@@ -15,3 +21,24 @@ class WeightsError(SemhmError):
 
 class RuntimeSetupError(SemhmError):
     """onnxruntime is missing, doubled, or the requested execution provider does not work."""
+
+
+class NoPersonWarning(UserWarning):
+    """MPN found no person in a photo (``Matte.no_person``): the output is still made, and likely empty or
+    wrong. Issued by the command line's and the Ray engine's producers; :func:`no_person_notes` collects it."""
+
+
+@contextmanager
+def no_person_notes() -> Iterator[list[str]]:
+    """Collect the messages of every NoPersonWarning issued inside the block (into the list it gives, filled
+    when the block ends); other warnings go on as usual."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoPersonWarning)
+        try:
+            yield notes
+        finally:
+            others = [w for w in caught if not issubclass(w.category, NoPersonWarning)]
+            notes += [str(w.message) for w in caught if issubclass(w.category, NoPersonWarning)]
+    for w in others:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)

@@ -2,7 +2,10 @@
 
 ``matting_errors`` returns each as a sum over a region and divided by that region's pixel count: the whole
 image (the paper's numbers) or the unknown region of a trimap (Deep Image Matting's variant, where the
-sums are usually quoted / 1000). Gradient and connectivity need scipy (installed with ``[train]``/``[test]``).
+sums are usually quoted / 1000). Gradient and connectivity need scipy (installed with ``[eval]``).
+
+The scenes split (``python -m train build-val --scenes``) adds ``rates``: holes and leftovers as shares of
+the image, and ``summarise`` per subset, with the share of ``empty`` frames that have leftovers.
 """
 
 from __future__ import annotations
@@ -87,3 +90,30 @@ def unknown_region(gt: np.ndarray, width: int = 10) -> np.ndarray:
     soft = (gt > 0.01) & (gt < 0.99)
     edge = binary_dilation(gt > 0.5, iterations=1) & binary_dilation(gt <= 0.5, iterations=1)
     return binary_dilation(soft | edge, iterations=width)
+
+
+SCENE_SUBSETS = ("portrait", "wide", "group", "empty")
+"""The scenes split's subsets, in report order: ``<root>/<subset>/{images,alpha}/``; "empty" has no person."""
+EMPTY_LEFTOVER = 0.01  # an empty frame "has leftovers" when over 1% of it is predicted > 0.5
+
+
+def rates(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """Shares of the image (float in [0, 1]): ``hole`` (reference > 0.95, prediction < 0.5) and
+    ``leftover`` (reference < 0.05, prediction > 0.5). ``pred`` and ``ref``: float (H, W) in [0, 1]."""
+    n = ref.size
+    return {"hole": float(((ref > 0.95) & (pred < 0.5)).sum() / n), "leftover": float(((ref < 0.05) & (pred > 0.5)).sum() / n)}
+
+
+def frame_scores(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """SAD, MSE, Grad, Conn (``matting_errors``, whole image) and the hole and leftover rates."""
+    return matting_errors(pred, ref) | rates(pred, ref)
+
+
+def summarise(rows: list[dict[str, float]], empty: bool = False) -> dict[str, float]:
+    """Means over frames plus ``count``; for an empty subset also ``empty_frames_with_leftovers``: the share
+    of frames with leftovers over ``EMPTY_LEFTOVER`` of the image. ``rows``: ``frame_scores`` (or ``rates``)
+    of each frame, at least one."""
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"count": len(rows)}
+    if empty:
+        out["empty_frames_with_leftovers"] = float(np.mean([r["leftover"] > EMPTY_LEFTOVER for r in rows]))
+    return out

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from semhm_models.errors import RuntimeSetupError, SemhmError
+from semhm_models.errors import RuntimeSetupError, SemhmError, no_person_notes
 from semhm_models.options import RuntimeOptions
 from semhm_models.weights import resolve
 
@@ -65,15 +65,19 @@ class _Worker:
             raise ValueError(f"rows with columns {list(batch)}: matting needs a 'path' or a 'bytes' column")
         items = [bytes(b) for b in batch["bytes"]] if "bytes" in batch else [str(p) for p in batch["path"]]
         names = [str(p) for p in batch["path"]] if "path" in batch else ["<bytes>"] * len(items)
-        data, errors = [], []
+        data, errors, notes = [], [], []
         for item, name in zip(items, names, strict=True):
             try:
-                data.append(self.produce(self.matter, item))
+                with no_person_notes() as said:
+                    data.append(self.produce(self.matter, item))
                 errors.append(None)
+                notes.append("; ".join(said) or None)
             except ITEM_ERRORS as e:
                 data.append(b"")
                 errors.append(_message(name, e))
-        return {**batch, "png": np.array(data, dtype=object), "error": np.array(errors, dtype=object)}
+                notes.append(None)
+        out = {"png": data, "error": errors, "warning": notes}
+        return {**batch, **{k: np.array(v, dtype=object) for k, v in out.items()}}
 
 
 def _threads(options: RuntimeOptions, workers: int, local: bool) -> int:
@@ -119,12 +123,14 @@ def matte_jobs(
     gpus_per_worker: float = 0.0,
     address: str | None = None,
     report: Callable[[str, str | None], None] | None = None,
+    warn: Callable[[str, str], None] | None = None,
 ) -> list[tuple[str, str | None]]:
     """Matte ``jobs`` (input path, output path) on a Ray actor pool of ``workers`` actors, each holding one
     ``Matter.from_pretrained(source, options)``.
 
     ``produce(matter, input_path) -> bytes`` runs in the actors (decode, matte, encode); ``write(data,
-    output_path)`` runs here as results arrive, then ``report(input_path, error or None)``. A file that
+    output_path)`` runs here as results arrive, then ``report(input_path, error or None)``, and
+    ``warn(input_path, message)`` for a NoPersonWarning ``produce`` issued (the file is written). A file that
     fails (``produce`` or ``write`` raising SemhmError, OSError or ValueError) gets an error message naming
     it and the others go on. ``gpus_per_worker`` > 0 makes GPU actors (fractions share a GPU).
 
@@ -180,6 +186,8 @@ def matte_jobs(
                 left.discard(k)
                 if report:
                     report(str(inp), error)
+                if warn and error is None and row["warning"]:
+                    warn(str(inp), row["warning"])
         except ray.exceptions.RayError as e:
             if isinstance(e, ray.exceptions.RayActorError) and e.actor_init_failed:  # e.g. the model does not load there
                 raise RuntimeSetupError(f"the Ray workers could not start: {_last_line(e)}") from None
@@ -202,9 +210,14 @@ def _last_line(e: BaseException) -> str:
 
 def encode(matter: Matter, item: str | bytes, output_format: str = "rgba") -> bytes:
     """One image (a path, or an encoded file's bytes) -> the PNG bytes of its RGBA cutout (uint8, MRN's
-    foreground colours), 8-bit alpha or foreground colours. Raises ImageError for an unreadable image."""
+    foreground colours), 8-bit alpha or foreground colours. Raises ImageError for an unreadable image;
+    issues a NoPersonWarning when MPN found no person (the PNG is made all the same)."""
+    from semhm_models.api import warn_no_person
+
     buf = io.BytesIO()
-    matter(item).image(output_format).save(buf, format="PNG")
+    matte = matter(item)
+    matte.image(output_format).save(buf, format="PNG")
+    warn_no_person([matte.person])
     return buf.getvalue()
 
 
@@ -220,7 +233,8 @@ def matte_dataset(
     ``ray.data.read_binary_files(..., include_paths=True)`` makes) or only a "path" column (files the
     workers can read) come back with every column kept plus "png" (bytes of the output PNG:
     ``output_format`` "rgba", "alpha" or "fg"; empty on failure) and "error" (None, or a message naming
-    the "path", "<bytes>" without one).
+    the "path", "<bytes>" without one) and "warning" (None, or "no person found (score ...)..." when MPN
+    found no person: the PNG is made all the same).
 
     Uses the Ray this process is connected to (``ray.init`` it first for a cluster). CPU threads per actor:
     ``options.threads`` (or SEMHM_THREADS), else 1 (set it to the cores of a node divided by its actors).

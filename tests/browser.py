@@ -55,6 +55,36 @@ def cut_out_in_browser(url: str, image: Path, download: Path, screenshot: Path, 
         return page.locator("#status").inner_text()
 
 
+def refine_box_in_browser(url: str, image: Path, corners: list[tuple[float, float]], download: Path, screenshot: Path) -> tuple[str, str]:
+    """In the refine tab's Box tool: upload ``image``, click ``corners`` (fractions of the shown photo's width
+    and height), refine, save the alpha PNG and a screenshot; (the box's text, the status text)."""
+    with demo_page(url) as page:
+        page.get_by_role("tab", name="Refine a rough mask").click()
+        page.get_by_role("tab", name="Box").click()
+        page.locator("#box_photo input[type=file]").set_input_files(str(image))
+        img = page.locator("#box_view img").first
+        img.wait_for(timeout=60_000)
+        text = page.locator("#box_text textarea, #box_text input").first
+        for k, (fx, fy) in enumerate(corners):
+            # where the picture is inside the element (object-fit: contain, never enlarged), as Gradio computes it
+            shown = img.evaluate(
+                "e => { const r = e.getBoundingClientRect(), s = Math.min(r.width / e.naturalWidth, r.height / e.naturalHeight, 1);"
+                " return [r.width, r.height, e.naturalWidth * s, e.naturalHeight * s]; }"
+            )
+            bw, bh, cw, ch = shown
+            img.click(position={"x": (bw - cw) / 2 + fx * cw, "y": (bh - ch) / 2 + fy * ch})
+            page.wait_for_function(
+                "([el, n]) => el.value.split(',').filter(Boolean).length === n", arg=[text.element_handle(), 2 if k % 2 == 0 else 4]
+            )
+        page.locator("#box_run").click()
+        page.locator("#r_status").get_by_text("px matted in").wait_for(timeout=180_000)
+        with page.expect_download(timeout=30_000) as dl:
+            page.locator("#r_dl_alpha").click()
+        dl.value.save_as(download)
+        page.screenshot(path=str(screenshot), full_page=True)
+        return text.input_value(), page.locator("#r_status").inner_text()
+
+
 def refused_in_browser(url: str, image: Path) -> tuple[str, float]:
     """Upload ``image`` and wait for the error the page shows: (its text, seconds from upload to message)."""
     with demo_page(url) as page:

@@ -19,9 +19,9 @@ from PIL import Image
 gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from semhm_models.demo.app import EXAMPLES, Demo, Outputs, PixelBudget, build, launch  # noqa: E402
-from semhm_models.processing import to_uint8  # noqa: E402
-from tests.browser import CHROMIUM, cut_out_in_browser, demo_page, refused_in_browser  # noqa: E402
+from semhm_models.demo.app import BOX_COLOUR, EXAMPLES, Demo, Outputs, PixelBudget, build, launch  # noqa: E402
+from semhm_models.processing import box_mask, to_uint8  # noqa: E402
+from tests.browser import CHROMIUM, cut_out_in_browser, demo_page, refine_box_in_browser, refused_in_browser  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.net import free_port  # noqa: E402
 
@@ -362,3 +362,57 @@ def test_real_browser_example_click(server):
         page.locator("#run").click()
         page.get_by_text("px matted in").wait_for(timeout=120_000)
         assert "400x596" in page.locator("#status").inner_text()
+
+
+def test_refine_with_a_box(matter):
+    """The refine tab's box: two clicks on the preview make "x0,y0,x1,y1" in the photo's pixels (right and
+    bottom exclusive), drawn on the preview; refining it is the API's ``coarse_mask=box``."""
+    d = Demo(matter)
+    try:
+        preview, text = d.box_point(str(EXAMPLE), "", 250, 40)
+        assert text == "250,40" and preview.shape == (596, 400, 3)
+        preview, text = d.box_point(str(EXAMPLE), text, 60, 560)  # the opposite corner, in any order
+        assert text == "60,40,251,561"
+        assert tuple(preview[300, 60]) == BOX_COLOUR and tuple(preview[40, 200]) == BOX_COLOUR and tuple(preview[300, 200]) != BOX_COLOUR
+        assert d.box_point(str(EXAMPLE), text, 10, 10)[1] == "10,10"  # a third click starts a new box
+        big = Path(d.outputs.root) / "big.png"
+        Image.open(EXAMPLE).resize((2000, 2980)).save(big)  # shown at 1074x1600: clicks are scaled to the photo's pixels
+        shown, corner = d.box_point(str(big), "", 537, 800)
+        assert shown.shape == (1600, 1074, 3) and corner == "1000,1490"
+        user_mask, board, alpha, comp, cut_png, alpha_png, comp_png, status = d.refine_box(str(EXAMPLE), text, "colour", "#0000ff")
+        box = (60, 40, 251, 561)
+        assert np.array_equal(np.asarray(Image.open(user_mask)) > 127, box_mask(box, (596, 400)) > 0) and "400x596" in status
+        assert np.abs(np.asarray(Image.open(alpha_png)).astype(int) - to_uint8(matter(EXAMPLE, coarse_mask=box).alpha)).max() <= 1
+        for bad, message in (
+            ("", "Click two opposite corners"),
+            ("1,2", "Click two opposite corners"),
+            ("a,b,c,d", "expected x0,y0,x1,y1"),
+        ):
+            with pytest.raises(gr.Error, match=message):
+                d.refine_box(str(EXAMPLE), bad)
+        with pytest.raises(gr.Error, match="lies outside the 400x596 image"):
+            d.refine_box(str(EXAMPLE), "500,10,600,50")
+        small = Demo(matter, work_pixels=60_000)  # matted reduced: the box is scaled with the photo
+        try:
+            out = small.refine_box(str(EXAMPLE), text)
+            w, h = Image.open(out[5]).size
+            scaled = (box[0] * w / 400, box[1] * h / 596, box[2] * w / 400, box[3] * h / 596)
+            assert np.array_equal(np.asarray(Image.open(out[0])) > 127, box_mask(scaled, (h, w)) > 0)
+        finally:
+            small.outputs.close()
+    finally:
+        d.outputs.close()
+
+
+@needs_browser
+def test_real_browser_refine_with_a_box(server, matter, tmp_path):
+    """Two clicks on the photo in the refine tab's Box tool set the box; the refined alpha downloaded is the
+    API's for that box."""
+    saved, shot = tmp_path / "alpha.png", tmp_path / "box.png"
+    text, status = refine_box_in_browser(server[0], EXAMPLE, [(0.8, 0.05), (0.1, 0.95)], saved, shot)
+    box = tuple(int(v) for v in text.split(","))
+    assert abs(box[0] - 40) <= 2 and abs(box[1] - 30) <= 2 and abs(box[2] - 321) <= 2 and abs(box[3] - 567) <= 2, box
+    assert "400x596" in status
+    expected = to_uint8(matter(EXAMPLE, coarse_mask=box).alpha)
+    assert np.abs(np.asarray(Image.open(saved)).astype(int) - expected).max() <= 1
+    assert shot.stat().st_size > 10_000

@@ -9,6 +9,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -342,6 +343,8 @@ def test_in_real_gimp3():
         assert len(set(rep["worker_pids"])) == 1  # one worker served every call
         assert not rep["timeout"]["ok"] and "took more than 0.05 s and was stopped" in rep["timeout"]["message"], rep["timeout"]
         assert rep["after_timeout"]["ok"] and rep["after_timeout_pid"] != rep["worker_pids"][0]
+        assert not rep["empty"]["ok"] and not rep["empty_has_mask"], rep["empty"]  # a white layer: no person, no mask
+        assert re.search(r"^semhm: no person found in this layer \(score 0\.\d\d\), so no mask was added", rep["empty"]["message"])
 
         from semhm_models import Matter
 

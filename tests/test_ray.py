@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,26 @@ def test_cli_engine_ray_writes_what_the_local_engine_writes(local_ray, photos, t
     assert [p.name for p in local] == sorted(f"{p.stem}.png" for p in photos)
     for p in local:
         assert np.abs(pixels(p) - pixels(tmp_path / "ray" / p.name)).max() <= 1
+
+
+def test_no_person_found_is_reported_per_file(local_ray, photos, tiny_weights, tmp_path):
+    """A produce that issues NoPersonWarning in the actors (the threshold moved there, so every photo is "no
+    person"): the file is written, ``warn`` names it; matte_dataset's rows say it in "warning"."""
+
+    def produce(matter, path: str) -> bytes:
+        from semhm_models import processing
+
+        old, processing.NO_PERSON = processing.NO_PERSON, 1.01 if Path(path).stem == "p01" else -1.0
+        try:
+            return ray_engine.encode(matter, path)
+        finally:
+            processing.NO_PERSON = old
+
+    jobs = [(str(p), str(tmp_path / f"{p.stem}.png")) for p in photos[:3]]
+    warned = []
+    results = ray_engine.matte_jobs(jobs, produce, write, str(tiny_weights), OPTIONS, workers=2, warn=lambda i, m: warned.append((i, m)))
+    assert all(e is None for _, e in results) and all(Path(o).is_file() for _, o in jobs)
+    assert len(warned) == 1 and warned[0][0] == str(photos[1])
+    assert re.fullmatch(r"no person found \(score \d\.\d\d\); the cutout is likely empty or wrong", warned[0][1]), warned
+    rows = ray_engine.matte_dataset(ray.data.from_items([{"path": str(photos[0])}]), str(tiny_weights), OPTIONS, workers=1).take_all()
+    assert "warning" in rows[0] and rows[0]["error"] is None

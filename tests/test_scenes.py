@@ -164,21 +164,6 @@ def test_masks_are_seeded_and_checked(ref):
 # -- scores --------------------------------------------------------------------------------------------
 
 
-def test_hole_and_leftover_rates():
-    ref = np.zeros((10, 10), np.float32)
-    ref[:5] = 1.0
-    pred = ref.copy()
-    pred[0, :4] = 0.2  # 4 holes
-    pred[9, :3] = 0.8  # 3 leftovers
-    pred[8, 0] = 0.5  # neither (not > 0.5)
-    assert scene_eval.rates(pred, ref) == {"hole": 0.04, "leftover": 0.03}
-    s = scene_eval.frame_scores(pred, ref)
-    assert s["sad"] == pytest.approx((4 * 0.8 + 3 * 0.8 + 0.5) / 100)
-    rows = [scene_eval.rates(np.full((10, 10), v, np.float32), np.zeros((10, 10), np.float32)) for v in (0.0, 0.9, 0.0, 0.0)]
-    summary = scene_eval.summarise(rows, empty=True)
-    assert summary["empty_frames_with_leftovers"] == 0.25 and summary["leftover"] == 0.25 and summary["count"] == 4
-
-
 def test_real_config_keeps_validation_out_of_training():
     cfg = data.load_config(DEFAULT_CONFIG)
     val = set(cfg["val"]["ids"])

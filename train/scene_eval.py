@@ -9,7 +9,8 @@ Both splits are built from the validation persons and backgrounds only (config "
 
 Scores are from the product (``semhm_models.Matter``) unless another predictor is given, per pixel over
 the whole image: SAD, MSE, Grad, Conn, the hole rate (reference > 0.95 and prediction < 0.5) and the
-leftover rate (reference < 0.05 and prediction > 0.5), as shares of the image.
+leftover rate (reference < 0.05 and prediction > 0.5), as shares of the image (``semhm_models.metrics``,
+which `semhm eval --gt <scenes>` uses too).
 
     python -m train build-val --scenes data/scenes --refine data/refine
     python -m train evaluate --model default --scenes data/scenes --refine data/refine --out runs/eval_scenes
@@ -26,13 +27,13 @@ import numpy as np
 from PIL import Image
 
 from semhm_models.images import load_mask, load_rgb
-from semhm_models.metrics import matting_errors
+from semhm_models.metrics import SCENE_SUBSETS as SUBSETS
+from semhm_models.metrics import frame_scores, summarise
 from semhm_models.processing import to_uint8
 from semhm_models.progress import progress
 from train import data, scenes
 from train.usermasks import user_mask
 
-SUBSETS = ("portrait", "wide", "group", "empty")
 # refine split: folder name -> (mask kind, radius in px or None)
 REFINE_KINDS = {
     "dilate10": ("dilate", 10),
@@ -48,7 +49,6 @@ REFINE_KINDS = {
     "blobs": ("blobs", None),
     "paper": ("paper", None),
 }
-EMPTY_LEFTOVER = 0.01  # an empty frame "has leftovers" when over 1% of it is predicted > 0.5
 SEED = 2026
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # RGB uint8 (H, W, 3) -> alpha float32 (H, W) in [0, 1]
@@ -182,27 +182,6 @@ def build_refine(
 
 
 # -- scoring ---------------------------------------------------------------------------------------
-
-
-def rates(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
-    """Shares of the image (float in [0, 1]): ``hole`` (reference > 0.95, prediction < 0.5) and
-    ``leftover`` (reference < 0.05, prediction > 0.5). ``pred`` and ``ref``: float (H, W) in [0, 1]."""
-    n = ref.size
-    return {"hole": float(((ref > 0.95) & (pred < 0.5)).sum() / n), "leftover": float(((ref < 0.05) & (pred > 0.5)).sum() / n)}
-
-
-def frame_scores(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
-    """SAD, MSE, Grad, Conn (``matting_errors``, whole image) and the hole and leftover rates."""
-    return matting_errors(pred, ref) | rates(pred, ref)
-
-
-def summarise(rows: list[dict[str, float]], empty: bool = False) -> dict[str, float]:
-    """Means over frames; for an empty subset also ``empty_frames_with_leftovers``: the share of frames
-    with leftovers over ``EMPTY_LEFTOVER`` of the image."""
-    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"count": len(rows)}
-    if empty:
-        out["empty_frames_with_leftovers"] = float(np.mean([r["leftover"] > EMPTY_LEFTOVER for r in rows]))
-    return out
 
 
 def _images(folder: Path) -> list[Path]:

@@ -26,7 +26,7 @@ from semhm_models.commands.common import (
     runtime_options,
     write_file,
 )
-from semhm_models.errors import ImageError, SemhmError
+from semhm_models.errors import ImageError, SemhmError, no_person_notes
 from semhm_models.frames import ANIMATED, encode_frames, probe, read_frames
 
 STDIN_NAME = "<stdin>"
@@ -89,19 +89,37 @@ class Producer:
         return io.BytesIO(self.stdin)
 
     def __call__(self, matter, input_path: str) -> bytes:
+        """The output file's bytes; a NoPersonWarning when MPN found no person (in some frames)."""
+        from semhm_models.api import warn_no_person
+
+        scores: list[float] = []
+
+        def render(image):
+            matte = matter(image)
+            scores.append(matte.person)
+            return self.render(matte)
+
         _, n = probe(self.source(input_path))
         if n > 1:
             fr = read_frames(self.source(input_path), self.max_pixels)
-            out = [self.render(matter(im)) for im in fr.images]
-            return encode_frames(out, fr.durations, fr.loop, self.animated_format or fr.format)
-        return encode(self.render(matter(self.source(input_path))), self.still_format)  # the library reads stdin's bytes
+            data = encode_frames([render(im) for im in fr.images], fr.durations, fr.loop, self.animated_format or fr.format)
+        else:
+            data = encode(render(self.source(input_path)), self.still_format)  # the library reads stdin's bytes
+        warn_no_person(scores)
+        return data
 
 
 class Batch:
-    """The counts of one run: written + skipped + failed = done."""
+    """The counts of one run: written + skipped + failed = done; ``no_person``: written files in which MPN
+    found no person."""
 
     def __init__(self) -> None:
-        self.written = self.skipped = self.failed = 0
+        self.written = self.skipped = self.failed = self.no_person = 0
+
+    def warn(self, name: str, note: str) -> None:
+        """A written file in which no person was found (``api.no_person_note``)."""
+        self.no_person += 1
+        print(f"warning: {name}: {note}", file=sys.stderr)
 
     def fail(self, msg: str) -> None:
         self.failed += 1
@@ -113,7 +131,8 @@ class Batch:
 
     def summary(self, where: str, provider: str) -> str:
         done = self.written + self.skipped + self.failed
-        return f"{done} done: {self.written} written to {where}, {self.skipped} skipped, {self.failed} failed ({provider})"
+        found = f", {self.no_person} with no person found" if self.no_person else ""
+        return f"{done} done: {self.written} written to {where}, {self.skipped} skipped, {self.failed} failed{found} ({provider})"
 
 
 def _probe_item(path: Path, rel: Path, batch: Batch, strict: bool) -> Item | None:
@@ -237,16 +256,24 @@ def run(args: argparse.Namespace) -> int:
 
         matter = Matter.from_pretrained(args.model, options)
         provider = matter.provider
-        for inp, dst in progress(jobs, "matte", name=lambda job: STDIN_NAME if job[0] == STDIO else job[0]):
+        for inp, dst in progress(jobs, "matte", name=lambda job: _name(job[0])):
             try:
-                write_file(producer(matter, inp), dst)
+                with no_person_notes() as notes:
+                    data = producer(matter, inp)
+                write_file(data, dst)
                 batch.written += 1
+                for note in notes:
+                    batch.warn(_name(inp), note)
             except BrokenPipeError:
                 raise  # stdout's reader went away: end quietly (cli.main)
             except (SemhmError, OSError, ValueError) as e:
                 batch.fail(_message(inp, e))
     print(batch.summary(where, provider), file=sys.stderr)
     return 1 if batch.failed else 0
+
+
+def _name(inp: str) -> str:
+    return STDIN_NAME if inp == STDIO else inp
 
 
 def _message(inp: str, e: Exception) -> str:
@@ -276,6 +303,7 @@ def _run_ray(args, jobs, producer: Producer, options, batch: Batch) -> str:
         gpus_per_worker=args.num_gpus_per_worker,
         address=args.ray_address,
         report=report,
+        warn=batch.warn,
     )
     for inp, error in results:
         if error is None:

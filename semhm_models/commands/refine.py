@@ -1,4 +1,4 @@
-"""`semhm refine`: a rough mask of the person -> QUN + MRN -> an alpha matte (MPN skipped)."""
+"""`semhm refine`: a rough mask or a box of the person -> QUN + MRN -> an alpha matte."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from semhm_models.errors import SemhmError
 
 
 def add_parser(sub) -> None:
-    r = sub.add_parser("refine", help="refine a rough mask into an alpha matte (QUN + MRN; MPN skipped)")
+    r = sub.add_parser("refine", help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)")
     r.add_argument("image")
     what = r.add_mutually_exclusive_group(required=True)
     what.add_argument("--mask", help="rough mask, same size as the image, white = person")
@@ -37,11 +37,14 @@ def run(args: argparse.Namespace) -> int:
         raise SemhmError(f"{out}: exists (use --overwrite)")
     common.check_writable(out.parent)
     fmt, bg = common.fit_format(fmt, args.bg, pil_format, out)
-    from semhm_models.api import Matter
+    from semhm_models.api import Matter, no_person_note
 
     matte = Matter.from_pretrained(args.model, options)(args.image, coarse_mask=args.box or args.mask)
     common.write_file(common.encode(common.Renderer(fmt, bg, options.max_pixels)(matte), pil_format), out)
     print(f"wrote {out}", file=sys.stderr)
+    note = no_person_note([matte.person])  # MPN runs too; a QUN that takes its mask (fg_mask) picks the person from it
+    if note:
+        print(f"warning: {args.image}: {note}", file=sys.stderr)
     return 0
 
 

@@ -39,12 +39,14 @@ from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
 
 from semhm_models import Matter, SemhmError  # noqa: E402
 from semhm_models import processing as pp  # noqa: E402
+from semhm_models.api import no_person_note  # noqa: E402
 from semhm_models.images import load_image, load_mask, load_rgb  # noqa: E402
 from semhm_models.options import PROVIDER_CHOICES, RuntimeOptions  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "examples"
 BACKGROUNDS = ("transparent", "colour", "image", "blur")
 DEFAULT_COLOUR = "#00b140"  # a green that shows on the page's white and on the checkerboard
+BOX_COLOUR = (255, 0, 128)  # the refine tab's box, drawn on the photo
 PREVIEW_SIDE = 1600  # previews are capped; downloads are at the matted resolution
 CONCURRENCY = 2  # requests run at once; the rest wait in the queue
 QUEUE_SIZE = 64
@@ -55,6 +57,13 @@ BUDGET_PIXELS = 24_000_000  # decoded pixels in flight over all requests: a 99 M
 KEEP_REQUESTS = 32  # result folders kept (older ones are deleted) ...
 KEEP_SECONDS = 3600  # ... and none older than this
 DELETE_CACHE = (600, 3600)  # Gradio's cache: every 10 min, files older than 1 h; all of it at shutdown
+
+
+REFINE_HELP = (
+    "Refine turns a rough mask, a box or a few strokes into a clean matte of that person. "
+    "**Brush**: paint roughly over the person (any colour), or upload a mask (white = person). "
+    "**Box**: click two opposite corners of a box around the person. QUN + MRN do the rest."
+)
 
 
 class PixelBudget:
@@ -139,14 +148,19 @@ def reduced_size(h: int, w: int, pixels: int = WORK_PIXELS) -> tuple[int, int]:
     return max(1, int(h * s)), max(1, int(w * s))
 
 
-def status_line(size: tuple[int, int], source: tuple[int, int], seconds: float, provider: str, work_pixels: int = WORK_PIXELS) -> str:
-    """The one status line shown after a matte (and returned as "status" by the API)."""
+def status_line(
+    size: tuple[int, int], source: tuple[int, int], seconds: float, provider: str, work_pixels: int = WORK_PIXELS, person: float = 1.0
+) -> str:
+    """The status shown after a matte (and returned as "status" by the API): size, time, provider, and a
+    warning when MPN found no person (``person``: ``Matte.person``)."""
     (h, w), (sh, sw) = size, source
     where = provider.replace("ExecutionProvider", "")
     line = f"**{w}x{h}** px matted in **{seconds:.2f} s** on **{where}**"
     if (h, w) != (sh, sw):
         line += f" (reduced from {sw}x{sh}: the demo mattes up to {work_pixels / 1e6:g} MP; `semhm matte` works at full size)"
-    # "no person found" belongs here once Matte reports it (issue 15/16, core): one place for every status.
+    note = no_person_note([person])
+    if note:
+        line += f"\n\n**Warning: {note}.**"
     return line
 
 
@@ -208,7 +222,7 @@ class Demo:
             comp = pp.cutout(small_alpha, small_fg)
         else:
             comp = pp.composite(small_alpha, small_fg, pp.resize_rgb(bg, hw) if isinstance(bg, np.ndarray) else bg)
-        status = status_line(alpha8.shape, source, time.perf_counter() - t0, self.matter.provider, self.work_pixels)
+        status = status_line(alpha8.shape, source, time.perf_counter() - t0, self.matter.provider, self.work_pixels, matte.person)
         previews = [
             self._save(folder, a, stem, f"preview_{k}")
             for a, k in ((board, "cutout"), (pp.to_uint8(small_alpha), "alpha"), (comp, "composite"))
@@ -231,8 +245,12 @@ class Demo:
         if not image:
             return None
         with self._request(image):
-            rgb = load_rgb(image, self.matter.max_pixels)
-            return pp.resize_rgb(rgb, preview_size(*rgb.shape[:2]))
+            return self._preview(image)[0]
+
+    def _preview(self, image: str) -> tuple[np.ndarray, tuple[int, int]]:
+        """(the upload as semhm decodes it, at most PREVIEW_SIDE: RGB uint8; its decoded (H, W))."""
+        rgb = load_rgb(image, self.matter.max_pixels)
+        return pp.resize_rgb(rgb, preview_size(*rgb.shape[:2])), rgb.shape[:2]
 
     def matte(self, image: str | None, background: str = "transparent", colour: str = DEFAULT_COLOUR, bg_image: str | None = None):
         """Photo file -> (cutout on checkerboard, alpha, composite previews; cutout, alpha, composite PNG paths; status)."""
@@ -256,14 +274,65 @@ class Demo:
         """Photo + rough mask files (white = person) -> the user's mask, the refined results, status."""
         if not image or not mask:
             raise gr.Error("Give both a photo and a rough mask.")
+
+        def mask_at(source, hw):
+            return pp.resize_plane(load_mask(mask, source, self.matter.max_pixels), hw)
+
+        return self._refine(image, mask_at, (mask,), background, colour, bg_image)
+
+    def refine_box(
+        self, image: str | None, box: str, background: str = "transparent", colour: str = DEFAULT_COLOUR, bg_image: str | None = None
+    ):
+        """Photo file + a box "x0,y0,x1,y1" in the photo's pixels (right and bottom exclusive, as
+        ``semhm refine --box``) -> the box as a mask, the refined results, status."""
+        if not image:
+            raise gr.Error("Upload a photo first.")
+        corners = _numbers(box)
+        if len(corners) != 4:
+            raise gr.Error("Click two opposite corners of a box around the person on the photo (or type x0,y0,x1,y1 in pixels).")
+
+        def mask_at(source, hw):
+            sy, sx = hw[0] / source[0], hw[1] / source[1]  # the photo may be matted reduced
+            return pp.box_mask((corners[0] * sx, corners[1] * sy, corners[2] * sx, corners[3] * sy), hw)
+
+        return self._refine(image, mask_at, (), background, colour, bg_image)
+
+    def _refine(self, image: str, mask_at, files: tuple[str, ...], background: str, colour: str, bg_image: str | None):
+        """The refine tab's work: ``mask_at(source (H, W), matted (h, w))`` gives the float32 (h, w) coarse mask."""
         t0 = time.perf_counter()
-        with self._request(image, mask, bg_image if background == "image" else None):
+        with self._request(image, *files, bg_image if background == "image" else None):
             rgb, alpha, source = self._photo(image)
-            m = pp.resize_plane(load_mask(mask, source, self.matter.max_pixels), rgb.shape[:2])
+            m = mask_at(source, rgb.shape[:2])
             matte = self.matter.matte_rgb(rgb, m, input_alpha=alpha)
             folder, stem = self.outputs.folder(), Path(image).stem
             user_mask = self._save(folder, pp.to_uint8(pp.resize_plane(m, preview_size(*m.shape))), stem, "preview_mask")
             return (user_mask, *self._results(folder, rgb, matte, source, stem, background, colour, bg_image, t0))
+
+    def box_preview(self, image: str | None, box: str = "") -> np.ndarray | None:
+        """The photo as semhm decodes it (at most PREVIEW_SIDE), with ``box`` drawn on it: a box "x0,y0,x1,y1"
+        or a first corner "x,y", in the photo's pixels."""
+        if not image:
+            return None
+        with self._request(image):
+            return _draw_box(*self._preview(image), _numbers(box))
+
+    def box_point(self, image: str | None, box: str, x: int, y: int) -> tuple[np.ndarray, str]:
+        """A click on the box preview at pixel (``x``, ``y``) of the preview: the first corner of a new box,
+        or, when ``box`` holds a first corner "x,y", the opposite one. Returns the preview with the box drawn
+        and the box's text in the photo's pixels ("x,y", or "x0,y0,x1,y1" with right and bottom exclusive)."""
+        if not image:
+            raise gr.Error("Upload a photo first.")
+        with self._request(image):
+            preview, (h, w) = self._preview(image)
+        px = min(w - 1, max(0, int(x * w / preview.shape[1])))
+        py = min(h - 1, max(0, int(y * h / preview.shape[0])))
+        first = _numbers(box)
+        if len(first) == 2:
+            (x0, x1), (y0, y1) = sorted((int(first[0]), px)), sorted((int(first[1]), py))
+            text = f"{x0},{y0},{x1 + 1},{y1 + 1}"
+        else:
+            text = f"{px},{py}"
+        return _draw_box(preview, (h, w), _numbers(text)), text
 
     def refine_painted(self, editor: dict | None, mask_upload: str | None, background: str, colour: str, bg_image: str | None):
         """The UI's refine: the mask is painted over the photo (any colour), or uploaded."""
@@ -277,6 +346,35 @@ class Demo:
             raise gr.Error("Paint over the person with the brush, or upload a mask.")
         mask = np.where(np.max(np.stack(painted), axis=0) > 0, 255, 0).astype(np.uint8)
         return self.refine(photo, self._save(self.outputs.folder(), mask, "painted", "mask"), background, colour, bg_image)
+
+
+def _numbers(text: str | None) -> list[float]:
+    """The numbers of a box's text ("x0,y0,x1,y1", "x,y" or ""); gradio.Error for anything else."""
+    try:
+        return [float(v) for v in (text or "").replace(" ", "").split(",") if v]
+    except ValueError:
+        raise gr.Error(f"Box {text!r}: expected x0,y0,x1,y1 in pixels, e.g. 40,10,300,620.") from None
+
+
+def _draw_box(preview: np.ndarray, source: tuple[int, int], numbers: list[float]) -> np.ndarray:
+    """``preview`` (RGB uint8) with a box (4 numbers) or a first corner (2 numbers), given in the pixels of a
+    ``source`` (H, W) photo, drawn on it."""
+    from PIL import ImageDraw
+
+    if len(numbers) not in (2, 4):
+        return preview
+    im = Image.fromarray(preview)
+    s = preview.shape[1] / source[1]
+    width = max(2, max(preview.shape[:2]) // 200)
+    draw = ImageDraw.Draw(im)
+    if len(numbers) == 4:
+        x0, y0, x1, y1 = (v * s for v in numbers)
+        draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=BOX_COLOUR, width=width)
+    else:
+        x, y, r = numbers[0] * s, numbers[1] * s, 4 * width
+        draw.line((x - r, y, x + r, y), fill=BOX_COLOUR, width=width)
+        draw.line((x, y - r, x, y + r), fill=BOX_COLOUR, width=width)
+    return np.asarray(im)
 
 
 def _user_message(e: Exception, *files: str | None) -> str:
@@ -352,25 +450,48 @@ def build(matter: Matter, outputs: Outputs | None = None):
             outs = [board, alpha, comp, dl_cut, dl_alpha, dl_comp, status]
             run.click(d.matte, [image, background, colour, bg_image], outs, api_name="matte")
         with gr.Tab("Refine a rough mask"):
-            gr.Markdown("Paint roughly over the person (any colour), or upload a mask (white = person). QUN + MRN turn it into a matte.")
+            gr.Markdown(REFINE_HELP)
             with gr.Row():
                 with gr.Column():
-                    editor = gr.ImageEditor(label="Photo: paint over the person", type="filepath", sources=["upload", "clipboard"])
-                    mask_upload = gr.File(label="...or upload a mask", file_count="single", height=90)
+                    with gr.Tabs():
+                        with gr.Tab("Brush", elem_id="brush_tab"):
+                            editor = gr.ImageEditor(label="Photo: paint over the person", type="filepath", sources=["upload", "clipboard"])
+                            mask_upload = gr.File(label="...or upload a mask", file_count="single", height=90)
+                            r_run = gr.Button("Refine", variant="primary")
+                        with gr.Tab("Box", elem_id="box_tab"):
+                            box_photo = gr.File(label="Photo (your file, as it is)", file_count="single", elem_id="box_photo", height=90)
+                            box_view = gr.Image(
+                                label="Click two opposite corners of a box around the person",
+                                interactive=False,
+                                elem_id="box_view",
+                                height=360,
+                            )
+                            box_text = gr.Textbox(label="Box: x0,y0,x1,y1 in the photo's pixels (or type it)", elem_id="box_text")
+                            box_run = gr.Button("Refine the box", variant="primary", elem_id="box_run")
                     r_background, r_colour, r_bg_image = _background_inputs()
                     r_colour.elem_id = "r_colour"
-                    r_run = gr.Button("Refine", variant="primary")
                 with gr.Column():
-                    r_status = gr.Markdown(label="status")
+                    r_status = gr.Markdown(label="status", elem_id="r_status")
                     with gr.Row():
                         r_mask = gr.Image(label="Your mask", interactive=False, format="png")
                         r_alpha = gr.Image(label="Refined alpha", interactive=False, format="png")
                     r_board = gr.Image(label="Cutout", interactive=False, format="png")
                     r_comp = gr.Image(label="Composite", interactive=False, format="png")
                     with gr.Row():
-                        r_dl = [gr.DownloadButton(x) for x in ("Cutout PNG (RGBA)", "Alpha PNG", "Composite PNG")]
+                        r_dl = [
+                            gr.DownloadButton(x, elem_id=f"r_dl_{k}")
+                            for x, k in (("Cutout PNG (RGBA)", "cutout"), ("Alpha PNG", "alpha"), ("Composite PNG", "composite"))
+                        ]
             r_outs = [r_mask, r_board, r_alpha, r_comp, *r_dl, r_status]
             r_run.click(d.refine_painted, [editor, mask_upload, r_background, r_colour, r_bg_image], r_outs, api_name=False)
+
+            def corner(image: str | None, box: str, e: gr.SelectData):  # a click: e.index is (x, y) in the preview's pixels
+                return d.box_point(image, box, *e.index)
+
+            box_photo.change(lambda image: (d.box_preview(image), ""), box_photo, [box_view, box_text], api_name=False)
+            box_view.select(corner, [box_photo, box_text], [box_view, box_text], api_name=False)
+            box_text.submit(d.box_preview, [box_photo, box_text], box_view, api_name=False)
+            box_run.click(d.refine_box, [box_photo, box_text, r_background, r_colour, r_bg_image], r_outs, api_name="refine_box")
             # The API's refine takes a photo file and a mask file (the editor's layers are a UI matter).
             api_photo = gr.File(visible=False)
             api_mask = gr.File(visible=False)

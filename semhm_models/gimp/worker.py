@@ -8,7 +8,8 @@ without one. One request, as multiprocessing.connection messages (no pickle):
     plug-in -> {"token", "op": "matte", "width", "height", "mask": bool, "fg_format", "model", "provider"}
     worker  -> {"ok": true} once the size is allowed and the model is ready, or {"ok": false, "error"}
     plug-in -> RGB uint8 bytes (H*W*3) [, mask float32 bytes (H*W)]
-    worker  -> {"ok": true, "provider", "seconds"}, alpha float32 (H*W), foreground+alpha float32 (H*W*4 or *2)
+    worker  -> {"ok": true, "provider", "seconds"}, alpha float32 (H*W), foreground+alpha float32 (H*W*4 or *2),
+               or {"ok": false, "error"} (e.g. no person found in a layer without a mask: no mask is added)
 
 If the plug-in goes away during inference (GIMP's cancel, its timeout), the worker stops at once: its
 state file is removed and the next call starts a fresh one. ``{"op": "quit"}`` stops it.
@@ -75,7 +76,9 @@ def load(model: str | None, provider: str, max_pixels: int = DEFAULT_MAX_PIXELS)
 def matte_raw(matter, rgb: bytes, width: int, height: int, mask: bytes | None, fg_format: str) -> tuple[bytes, bytes]:
     """Raw pixels in, raw pixels out: ``rgb`` uint8 RGB (H*W*3, row-major), ``mask`` float32 (H*W) in
     [0, 1] or None -> alpha float32 (H*W) and MRN's colours with the alpha, float32 RGBA or YA interleaved
-    (``fg_format`` "rgba" or "ya"), ready for a GEGL buffer. ImageError for a wrong length or mask values."""
+    (``fg_format`` "rgba" or "ya"), ready for a GEGL buffer. ImageError for a wrong length or mask values;
+    SemhmError, a message for the user instead of an empty mask, when there is no ``mask`` and MPN found no
+    person (``Matte.no_person``). With a mask (Refine Selection) the selection says where the person is."""
     if len(rgb) != width * height * 3:
         raise ImageError(f"{len(rgb)} image bytes, expected {width}x{height}x3 = {width * height * 3}")
     m = None
@@ -86,6 +89,11 @@ def matte_raw(matter, rgb: bytes, width: int, height: int, mask: bytes | None, f
         if not np.isfinite(m).all() or m.min() < 0 or m.max() > 1:
             raise ImageError("the mask has values outside [0, 1] (or NaN): expected a selection's coverage")
     out = matter.matte_rgb(np.frombuffer(rgb, np.uint8).reshape(height, width, 3), m)
+    if m is None and out.no_person:
+        raise SemhmError(
+            f"no person found in this layer (score {out.person:.2f}), so no mask was added; if there is one, "
+            "select it roughly and use Refine Selection to Matte (semhm)"
+        )
     fg = out.foreground if fg_format == "rgba" else out.foreground @ LUMA
     return out.alpha.astype(np.float32).tobytes(), np.dstack([fg, out.alpha]).astype(np.float32).tobytes()
 

@@ -143,6 +143,14 @@ report["gray"] = call("python-fu-semhm-remove-background", img, layer, foregroun
 save_mask(layer, "gray")
 img.delete()
 
+img = Gimp.Image.new(320, 240, Gimp.ImageBaseType.RGB)  # 5. no one in it: a message instead of an empty mask
+layer = Gimp.Layer.new(img, "empty", 320, 240, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+img.insert_layer(layer, None, 0)
+layer.fill(Gimp.FillType.WHITE)
+report["empty"] = call("python-fu-semhm-remove-background", img, layer)
+report["empty_has_mask"] = layer.get_mask() is not None
+img.delete()
+
 with open(os.path.join(OUT, "report.json"), "w") as f:
     json.dump(report, f, indent=1)
 print("semhm batch done", flush=True)
