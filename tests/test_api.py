@@ -33,7 +33,7 @@ def test_matches_torch_chain(matter, tiny_run, photo):
     m = matter(photo)
     with torch.no_grad():
         lr = torch.from_numpy(processing.lowres(rgb, processing.lowres_size(*rgb.shape[:2])))
-        assert lr.shape[2:] == (192, 128)  # the photo's own aspect ratio (205 x 137)
+        assert lr.shape[2:] == (224, 160)  # the photo's own aspect ratio (205 x 137)
         fgr, alpha, fg_mask = run_chain(checkpoints.runner(tiny_run), lr, torch.from_numpy(processing.to_nchw(rgb)))
     assert np.abs(m.alpha - alpha[0, 0].numpy()).max() <= 1e-4
     assert m.person == pytest.approx(processing.person_score(fg_mask.numpy()), abs=1e-4)
