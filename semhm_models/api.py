@@ -31,7 +31,8 @@ class Matte:
       the input hid stays hidden);
     - ``foreground``: float32 (H, W, 3) in [0, 1], MRN's colours with the background removed (use them,
       not the photo's, for cutouts without colour spill);
-    - ``timings``: seconds per step ("decode", "pre", "mpn" (when it ran), "qun", "mrn", "post")."""
+    - ``timings``: seconds per step ("decode", "pre", "mpn" (when it ran), "qun", "mrn", "upsample" (the
+      guided filter, when MRN ran below the working size), "post")."""
 
     alpha: np.ndarray
     foreground: np.ndarray
@@ -160,15 +161,22 @@ class Matter:
                 raise ImageError(f"{name} is {plane.shape[-1]}x{plane.shape[0]} but the image is {w}x{h}; they must match")
         t0 = time.perf_counter()
         lr = pp.lowres(rgb)
-        image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
+        work = pp.working_size(h, w, self.max_side)
+        image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(*work, self.options.mrn_side)))
         coarse = None if mask is None else pp.mask_lowres(mask)
         t["pre"] = time.perf_counter() - t0
         fgr, alpha = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t)
         t0 = time.perf_counter()
-        a, f = pp.finish(alpha, fgr, (h, w))
+        if image.shape[2:] == work:
+            a, f = pp.finish(alpha, fgr, (h, w))
+        else:  # MRN ran below the working size: up to it with the photo's own edges
+            a, f = pp.guided_upsample(alpha, fgr, image, pp.resize_rgb(rgb, work))
+            t["upsample"] = time.perf_counter() - t0
+            if work != (h, w):
+                a, f = pp.finish(a[None, None], f.transpose(2, 0, 1)[None], (h, w))
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
-        t["post"] = time.perf_counter() - t0
+        t["post"] = time.perf_counter() - t0 - t.get("upsample", 0.0)
         return Matte(a, f, t)
 
     def _mrn_for(self, image: np.ndarray) -> str:
@@ -266,7 +274,7 @@ def remove(
 
     ``image`` and ``coarse_mask`` as for :meth:`Matter.__call__`; ``model`` and ``revision`` as ``source``
     and ``revision`` of :meth:`Matter.from_pretrained` (None: the bundled weights); ``settings``: any
-    ``RuntimeOptions`` field (provider, precision, threads, max_side, max_pixels, binding). One ``Matter``
+    ``RuntimeOptions`` field (provider, precision, threads, max_side, mrn_side, max_pixels, binding). One ``Matter``
     per distinct model and settings is made on first use and reused (the four most recent are kept).
 
     Raises ImageError, WeightsError, RuntimeSetupError, and ValueError for an unknown or invalid setting."""

@@ -54,6 +54,83 @@ def finish(alpha: np.ndarray, fgr: np.ndarray, hw: tuple[int, int]) -> tuple[np.
     return a, np.clip(f.transpose(1, 2, 0), 0.0, 1.0)
 
 
+GUIDED_RADIUS = 1  # the fast guided filter's window radius, in pixels of MRN's working resolution
+GUIDED_EPS = 1e-4  # its regularisation: larger smooths more, smaller follows the photo's edges more
+
+
+def box_mean(x: np.ndarray, r: int) -> np.ndarray:
+    """The mean of ``x`` (h, w) over (2r+1) x (2r+1) windows, clipped at the borders (each mean over the
+    pixels inside the image), by cumulative sums in float64: (h, w) float64."""
+    out = np.asarray(x, np.float64)
+    for axis, n in ((0, out.shape[0]), (1, out.shape[1])):
+        c = np.concatenate([np.zeros_like(out.take([0], axis)), np.cumsum(out, axis)], axis)
+        i = np.arange(n)
+        hi, lo = np.minimum(i + r + 1, n), np.maximum(i - r, 0)
+        count = (hi - lo).reshape((-1, 1) if axis == 0 else (1, -1))
+        out = (c.take(hi, axis) - c.take(lo, axis)) / count
+    return out
+
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L"): the grey that guides alpha
+ROWS_PER_BLOCK = 16  # full-size rows per step of the guided filter's last pass (the block stays in cache)
+
+
+def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear upsampling from ``n_in`` to ``n_out`` samples (half-pixel centres, edges clamped): for each
+    output sample, its two input indices and the float32 weight of the second."""
+    src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    i0 = np.floor(src).astype(np.intp)
+    return i0, np.minimum(i0 + 1, n_in - 1), (src - i0).astype(np.float32)
+
+
+def guided_upsample(
+    alpha: np.ndarray, fgr: np.ndarray, image: np.ndarray, guide: np.ndarray, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS
+) -> tuple[np.ndarray, np.ndarray]:
+    """MRN's outputs at its working resolution -> alpha float32 (H, W) and foreground float32 (H, W, 3) in
+    [0, 1] at the size of ``guide``, by the Fast Guided Filter (He and Sun 2015, arXiv:1505.00996; as in
+    RobustVideoMatting's refiner, without learned parts): for each output plane p and its guide plane g at
+    the working resolution, per-pixel linear coefficients A = cov(g, p) / (var(g) + ``eps``) and b = mean(p) -
+    A * mean(g), means over windows of ``radius`` pixels; A and b are upsampled bilinearly and the full-size
+    plane is A * G + b, G the same guide plane at full size, clipped to [0, 1]. Foreground channel c is
+    guided by the photo's channel c, alpha by its luma (ITU-R 601-2, Pillow's "L").
+
+    ``alpha`` (1, 1, h, w), ``fgr`` (1, 3, h, w): float32 in [0, 1]; ``image`` (1, 3, h, w) float32 in [0, 1]:
+    MRN's input; ``guide``: the photo, RGB uint8 (H, W, 3). Memory beyond the two outputs: the (H, W) uint8
+    luma and the coefficients at the working height, float32 (2, h, W, 4); the full-size pass runs in
+    blocks of rows."""
+    hw = guide.shape[:2]
+    h, w = image.shape[2:]
+    planes = [(fgr[0, c], image[0, c]) for c in range(3)] + [(alpha[0, 0], np.tensordot(np.asarray(LUMA, np.float32), image[0], 1))]
+    # A and b of the four planes (R, G, B foreground; alpha), upsampled along the width at the working height
+    coef = np.empty((2, h, hw[1], 4), np.float32)
+    c0, c1, ct = _linear_taps(w, hw[1])
+    for k, (p, g) in enumerate(planes):
+        mean_g, mean_p = box_mean(g, radius), box_mean(p, radius)
+        var_g = box_mean(np.square(g, dtype=np.float64), radius) - mean_g**2
+        a = (box_mean(g * p.astype(np.float64), radius) - mean_g * mean_p) / (var_g + eps)
+        for i, x in enumerate((a / 255, mean_p - a * mean_g)):  # A / 255: the full-size guide stays uint8
+            x0 = np.take(x.astype(np.float32), c0, 1)
+            coef[i, ..., k] = x0 + (np.take(x.astype(np.float32), c1, 1) - x0) * ct
+    # then along the height, a block of full-size rows at a time: A * G + b for the four planes at once
+    alpha_out = np.empty(hw, np.float32)
+    fg_out = np.empty((*hw, 3), np.float32)
+    luma = np.asarray(Image.fromarray(guide).convert("L"))
+    r0, r1, rt = _linear_taps(h, hw[0])
+    for y in range(0, hw[0], ROWS_PER_BLOCK):
+        rows = slice(y, y + ROWS_PER_BLOCK)
+        a0, b0 = coef[:, r0[rows]]
+        a1, b1 = coef[:, r1[rows]]
+        t = rt[rows, None, None]
+        a0 += (a1 - a0) * t
+        b0 += (b1 - b0) * t
+        a0 *= np.concatenate([guide[rows], luma[rows, :, None]], 2)
+        a0 += b0
+        np.clip(a0, 0.0, 1.0, out=a0)
+        fg_out[rows] = a0[..., :3]
+        alpha_out[rows] = a0[..., 3]
+    return alpha_out, fg_out
+
+
 def to_uint8(a: np.ndarray) -> np.ndarray:
     """Floats in [0, 1] (clipped) -> uint8 0..255, rounded to nearest; any shape."""
     return (np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
