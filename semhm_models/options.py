@@ -9,7 +9,7 @@ from dataclasses import dataclass
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 PRECISION_CHOICES = ("auto", "fp32", "fp16")  # auto: fp16 on a GPU provider where the weights have it
 BINDING_CHOICES = ("auto", "on", "off")  # I/O binding: auto = on for GPU providers
-DEFAULT_MAX_SIDE = 4096  # the matte is computed at full resolution up to this longer side (4K UHD included)
+DEFAULT_MAX_SIDE = None  # the matte is computed at the photo's full size (MRN's own size is bounded by mrn_side)
 DEFAULT_MRN_SIDE = 1024  # MRN's network runs at most at this longer side; a guided filter does the rest (docs/benchmarks.md)
 MIN_MAX_SIDE = 32  # below this MRN has no 1/4-scale features left to refine
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 12k x 8k photo still opens; a decompression bomb does not
@@ -51,7 +51,8 @@ class RuntimeOptions:
       smaller and their matte upsampled bilinearly. None: no limit;
     - ``mrn_side``: longest side in pixels MRN's network runs at (>= 32); above it, the fast guided filter
       (:func:`semhm_models.processing.guided_upsample`) brings alpha and foreground up to the working size
-      (the photo's, up to ``max_side``) with the photo's own edges. None: MRN runs at the working size;
+      (the photo's, up to ``max_side``) with the photo's own edges. None: MRN runs at the working size
+      (slower, and MRN's memory grows with the photo: about 1.6 GB at 3840x2160);
     - ``max_pixels``: photos with more pixels are refused before decoding (decompression bombs);
     - ``binding``: I/O binding, "auto" (on for GPU providers), "on" or "off".
     """

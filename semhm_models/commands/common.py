@@ -40,8 +40,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         type=max_side,
         default=DEFAULT_MAX_SIDE,
         metavar="N|none",
-        help=f"longest side the matte is computed at, at least 32; larger inputs are matted smaller and upsampled (default: "
-        f"{DEFAULT_MAX_SIDE}; none: always full size)",
+        help="longest side the matte is computed at, at least 32; larger inputs are matted smaller and upsampled (default: "
+        f"{str(DEFAULT_MAX_SIDE).lower()}: always full size)",
     )
     p.add_argument(
         "--mrn-side",
@@ -49,7 +49,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_MRN_SIDE,
         metavar="N|none",
         help=f"longest side MRN's network runs at, at least 32; above it a guided filter brings the matte up to full size with "
-        f"the photo's edges (default: {DEFAULT_MRN_SIDE}; none: MRN at full size, slower)",
+        f"the photo's edges (default: {DEFAULT_MRN_SIDE}; none: MRN at full size, slower and memory-hungry on large photos)",
     )
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels (decompression bombs)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: $SEMHM_THREADS, else all cores)")
