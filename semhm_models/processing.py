@@ -60,14 +60,21 @@ GUIDED_EPS = 1e-4  # its regularisation: larger smooths more, smaller follows th
 
 def box_mean(x: np.ndarray, r: int) -> np.ndarray:
     """The mean of ``x`` (h, w) over (2r+1) x (2r+1) windows, clipped at the borders (each mean over the
-    pixels inside the image), by cumulative sums in float64: (h, w) float64."""
-    out = np.asarray(x, np.float64)
-    for axis, n in ((0, out.shape[0]), (1, out.shape[1])):
-        c = np.concatenate([np.zeros_like(out.take([0], axis)), np.cumsum(out, axis)], axis)
+    pixels inside the image): float32 (h, w). Sums of shifted slices, one axis at a time (for the small radii
+    used here far faster than cumulative sums, and exact to float32 rounding)."""
+    out = np.asarray(x, np.float32)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        padded = np.pad(out, [(r, r) if a == axis else (0, 0) for a in (0, 1)])
+        window = [slice(None), slice(None)]
+        window[axis] = slice(0, n)
+        total = padded[tuple(window)].copy()
+        for k in range(1, 2 * r + 1):
+            window[axis] = slice(k, k + n)
+            total += padded[tuple(window)]
         i = np.arange(n)
-        hi, lo = np.minimum(i + r + 1, n), np.maximum(i - r, 0)
-        count = (hi - lo).reshape((-1, 1) if axis == 0 else (1, -1))
-        out = (c.take(hi, axis) - c.take(lo, axis)) / count
+        count = (np.minimum(i + r + 1, n) - np.maximum(i - r, 0)).astype(np.float32)
+        out = total / (count[:, None] if axis == 0 else count)
     return out
 
 
@@ -100,17 +107,17 @@ def guided_upsample(
     blocks of rows."""
     hw = guide.shape[:2]
     h, w = image.shape[2:]
-    planes = [(fgr[0, c], image[0, c]) for c in range(3)] + [(alpha[0, 0], np.tensordot(np.asarray(LUMA, np.float32), image[0], 1))]
-    # A and b of the four planes (R, G, B foreground; alpha), upsampled along the width at the working height
+    lr_luma = LUMA[0] * image[0, 0] + LUMA[1] * image[0, 1] + LUMA[2] * image[0, 2]
+    planes = [(fgr[0, c], image[0, c]) for c in range(3)] + [(alpha[0, 0], lr_luma)]  # (what is guided, its guide)
+    # A and b of the four planes upsampled along the width at the working height: (2, h, W, 4), planes last
     coef = np.empty((2, h, hw[1], 4), np.float32)
     c0, c1, ct = _linear_taps(w, hw[1])
     for k, (p, g) in enumerate(planes):
         mean_g, mean_p = box_mean(g, radius), box_mean(p, radius)
-        var_g = box_mean(np.square(g, dtype=np.float64), radius) - mean_g**2
-        a = (box_mean(g * p.astype(np.float64), radius) - mean_g * mean_p) / (var_g + eps)
+        a = (box_mean(g * p, radius) - mean_g * mean_p) / (box_mean(g * g, radius) - mean_g * mean_g + np.float32(eps))
         for i, x in enumerate((a / 255, mean_p - a * mean_g)):  # A / 255: the full-size guide stays uint8
-            x0 = np.take(x.astype(np.float32), c0, 1)
-            coef[i, ..., k] = x0 + (np.take(x.astype(np.float32), c1, 1) - x0) * ct
+            x0 = np.take(x, c0, 1)
+            coef[i, ..., k] = x0 + (np.take(x, c1, 1) - x0) * ct
     # then along the height, a block of full-size rows at a time: A * G + b for the four planes at once
     alpha_out = np.empty(hw, np.float32)
     fg_out = np.empty((*hw, 3), np.float32)

@@ -66,7 +66,7 @@ def test_box_mean_is_the_mean_over_the_window_inside_the_image():
     x = np.random.default_rng(2).random((23, 17))
     for r in (1, 3):
         ref = np.array([[x[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].mean() for j in range(17)] for i in range(23)])
-        assert np.abs(pp.box_mean(x, r) - ref).max() < 1e-12
+        assert pp.box_mean(x, r).dtype == np.float32 and np.abs(pp.box_mean(x, r) - ref).max() < 1e-6
 
 
 def _step(h: int, w: int, edge: int) -> np.ndarray:
@@ -96,7 +96,7 @@ def test_guided_upsample_keeps_constants_constant():
     alpha = np.full((1, 1, 16, 12), 0.3, np.float32)
     fgr = np.full((1, 3, 16, 12), 0.6, np.float32)
     a, f = pp.guided_upsample(alpha, fgr, image, rgb)
-    assert np.abs(a - 0.3).max() < 1e-5 and np.abs(f - 0.6).max() < 1e-5
+    assert np.abs(a - 0.3).max() < 1e-4 and np.abs(f - 0.6).max() < 1e-4  # float32 rounding
 
 
 def test_a_step_edge_comes_out_sharp_at_full_size():
