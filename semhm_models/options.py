@@ -10,7 +10,7 @@ PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 PRECISION_CHOICES = ("auto", "fp32", "fp16")  # auto: fp16 on a GPU provider where the weights have it
 BINDING_CHOICES = ("auto", "on", "off")  # I/O binding: auto = on for GPU providers
 DEFAULT_MAX_SIDE = None  # the matte is computed at the photo's full size (MRN's own size is bounded by mrn_side)
-DEFAULT_MRN_SIDE = 1024  # MRN's network runs at most at this longer side; a guided filter does the rest (docs/benchmarks.md)
+DEFAULT_MRN_SIDE = 512  # MRN's network runs at most at this longer side; a guided filter does the rest (docs/benchmarks.md)
 MIN_MAX_SIDE = 32  # below this MRN has no 1/4-scale features left to refine
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 12k x 8k photo still opens; a decompression bomb does not
 THREADS_ENV = "SEMHM_THREADS"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from PIL import Image, ImageColor
 
@@ -54,7 +57,7 @@ def finish(alpha: np.ndarray, fgr: np.ndarray, hw: tuple[int, int]) -> tuple[np.
     return a, np.clip(f.transpose(1, 2, 0), 0.0, 1.0)
 
 
-GUIDED_RADIUS = 1  # the fast guided filter's window radius, in pixels of MRN's working resolution
+GUIDED_RADIUS = 2  # the fast guided filter's window radius, in pixels of MRN's working resolution
 GUIDED_EPS = 1e-4  # its regularisation: larger smooths more, smaller follows the photo's edges more
 
 
@@ -91,7 +94,13 @@ def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def guided_upsample(
-    alpha: np.ndarray, fgr: np.ndarray, image: np.ndarray, guide: np.ndarray, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS
+    alpha: np.ndarray,
+    fgr: np.ndarray,
+    image: np.ndarray,
+    guide: np.ndarray,
+    radius: int = GUIDED_RADIUS,
+    eps: float = GUIDED_EPS,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MRN's outputs at its working resolution -> alpha float32 (H, W) and foreground float32 (H, W, 3) in
     [0, 1] at the size of ``guide``, by the Fast Guided Filter (He and Sun 2015, arXiv:1505.00996; as in
@@ -104,7 +113,7 @@ def guided_upsample(
     ``alpha`` (1, 1, h, w), ``fgr`` (1, 3, h, w): float32 in [0, 1]; ``image`` (1, 3, h, w) float32 in [0, 1]:
     MRN's input; ``guide``: the photo, RGB uint8 (H, W, 3). Memory beyond the two outputs: the (H, W) uint8
     luma and the coefficients at the working height, float32 (2, h, W, 4); the full-size pass runs in
-    blocks of rows."""
+    blocks of rows, shared by ``threads`` threads (None: one per CPU core)."""
     hw = guide.shape[:2]
     h, w = image.shape[2:]
     lr_luma = LUMA[0] * image[0, 0] + LUMA[1] * image[0, 1] + LUMA[2] * image[0, 2]
@@ -123,18 +132,29 @@ def guided_upsample(
     fg_out = np.empty((*hw, 3), np.float32)
     luma = np.asarray(Image.fromarray(guide).convert("L"))
     r0, r1, rt = _linear_taps(h, hw[0])
-    for y in range(0, hw[0], ROWS_PER_BLOCK):
-        rows = slice(y, y + ROWS_PER_BLOCK)
-        a0, b0 = coef[:, r0[rows]]
-        a1, b1 = coef[:, r1[rows]]
-        t = rt[rows, None, None]
-        a0 += (a1 - a0) * t
-        b0 += (b1 - b0) * t
-        a0 *= np.concatenate([guide[rows], luma[rows, :, None]], 2)
-        a0 += b0
-        np.clip(a0, 0.0, 1.0, out=a0)
-        fg_out[rows] = a0[..., :3]
-        alpha_out[rows] = a0[..., 3]
+
+    def rows_from(start: int, stop: int) -> None:
+        for y in range(start, stop, ROWS_PER_BLOCK):
+            rows = slice(y, min(y + ROWS_PER_BLOCK, stop))
+            a0, b0 = coef[:, r0[rows]]
+            a1, b1 = coef[:, r1[rows]]
+            t = rt[rows, None, None]
+            a0 += (a1 - a0) * t
+            b0 += (b1 - b0) * t
+            a0 *= np.concatenate([guide[rows], luma[rows, :, None]], 2)
+            a0 += b0
+            np.clip(a0, 0.0, 1.0, out=a0)
+            fg_out[rows] = a0[..., :3]
+            alpha_out[rows] = a0[..., 3]
+
+    # numpy releases the GIL in these loops: the threads share the rows
+    n = max(1, min(threads or os.cpu_count() or 1, hw[0] // (4 * ROWS_PER_BLOCK) or 1))
+    edges = [hw[0] * i // n for i in range(n + 1)]
+    if n == 1:
+        rows_from(0, hw[0])
+    else:
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(rows_from, edges[:-1], edges[1:]))
     return alpha_out, fg_out
 
 

@@ -193,7 +193,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
         type=max_side,
         default=None,
         metavar="N|none",
-        help=f"repeatable: MRN's longest side (none: full size, as before the guided filter); default {DEFAULT_MRN_SIDE}",
+        help=f"repeatable: MRN's longest side (none: full size, as before the guided filter); default: none and {DEFAULT_MRN_SIDE}, "
+        "the old rows next to the new",
     )
     p.add_argument("--json", default=None, help="write the report here too")
     p.add_argument("--one", type=size, default=None, help=argparse.SUPPRESS)
@@ -208,7 +209,7 @@ def add_parser(sub) -> None:
 def run(a: argparse.Namespace) -> int:
     if a.repeats < 1 or a.warmup < 0:
         raise ValueError("--repeats must be at least 1 and --warmup at least 0")
-    mrn_sides = tuple(a.mrn_side or [DEFAULT_MRN_SIDE])
+    mrn_sides = tuple(a.mrn_side or [None, DEFAULT_MRN_SIDE])
     for precision, mrn_side in itertools.product(a.precision or ["auto"], mrn_sides):
         RuntimeOptions(threads=a.threads, precision=precision, mrn_side=mrn_side)  # one-line errors before any subprocess
     if a.one:
