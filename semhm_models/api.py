@@ -170,7 +170,7 @@ class Matter:
         if image.shape[2:] == work:
             a, f = pp.finish(alpha, fgr, (h, w))
         else:  # MRN ran below the working size: up to it with the photo's own edges
-            a, f = pp.guided_upsample(alpha, fgr, image, pp.resize_rgb(rgb, work))
+            a, f = pp.guided_upsample(alpha, fgr, image, pp.resize_rgb(rgb, work), threads=self._provider_threads[1])
             t["upsample"] = time.perf_counter() - t0
             if work != (h, w):
                 a, f = pp.finish(a[None, None], f.transpose(2, 0, 1)[None], (h, w))

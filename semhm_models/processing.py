@@ -106,7 +106,7 @@ def guided_upsample(
     [0, 1] at the size of ``guide``, by the Fast Guided Filter (He and Sun 2015, arXiv:1505.00996; as in
     RobustVideoMatting's refiner, without learned parts): for each output plane p and its guide plane g at
     the working resolution, per-pixel linear coefficients A = cov(g, p) / (var(g) + ``eps``) and b = mean(p) -
-    A * mean(g), means over windows of ``radius`` pixels; A and b are upsampled bilinearly and the full-size
+    A * mean(g), means over (2 ``radius`` + 1)^2 windows; A and b are upsampled bilinearly and the full-size
     plane is A * G + b, G the same guide plane at full size, clipped to [0, 1]. Foreground channel c is
     guided by the photo's channel c, alpha by its luma (ITU-R 601-2, Pillow's "L").
 

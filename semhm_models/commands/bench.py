@@ -87,7 +87,7 @@ def bench(
     model: str | None = None,
     threads: int | None = None,
     precisions: tuple[str, ...] = ("auto",),
-    mrn_sides: tuple[int | None, ...] = (DEFAULT_MRN_SIDE,),
+    mrn_sides: tuple[int | None, ...] = (None, DEFAULT_MRN_SIDE),
 ) -> dict:
     """Each (provider, precision, MRN side, size) in a fresh subprocess, in that order: a report of the host and
     one result per combination (or its error)."""
