@@ -123,3 +123,10 @@ def test_guided_radius_and_eps():
     assert 0.05 < wide[0, 100] - smooth[0, 100]  # left of the edge, a wider window reaches more of the white
     sharp, _ = pp.guided_upsample(alpha, fgr, image, rgb, radius=4, eps=1e-6)
     assert np.abs(sharp - rgb[..., 0] / 255).max() < 0.02
+
+
+def test_guided_upsample_threads_share_the_rows_exactly():
+    rgb = np.random.default_rng(5).integers(0, 256, (301, 150, 3), dtype=np.uint8)
+    alpha, fgr, image = _low(rgb, (40, 20))
+    one, two = pp.guided_upsample(alpha, fgr, image, rgb, threads=1), pp.guided_upsample(alpha, fgr, image, rgb, threads=3)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
