@@ -35,7 +35,8 @@ class Matte:
       not the photo's, for cutouts without colour spill);
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
       (:func:`semhm_models.processing.person_score` of MPN's mask); see ``no_person``;
-    - ``timings``: seconds per step ("decode", "pre", "mpn", "qun", "mrn", "post")."""
+    - ``timings``: seconds per step ("decode", "pre", "mpn", "qun", "mrn", "upsample" (the guided filter,
+      when MRN ran below the working size), "post")."""
 
     alpha: np.ndarray
     foreground: np.ndarray
@@ -195,15 +196,22 @@ class Matter:
         t0 = time.perf_counter()
         lhw = pp.lowres_size(h, w, self.mpn_input)
         lr = pp.lowres(rgb, lhw)
-        image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(h, w, self.max_side)))
+        work = pp.working_size(h, w, self.max_side)
+        image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(*work, self.options.mrn_side)))
         coarse = None if mask is None else pp.mask_lowres(mask, lhw)
         t["pre"] = time.perf_counter() - t0
         out = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t)
         t0 = time.perf_counter()
-        a, f = pp.finish(out.alpha, out.fgr, (h, w))
+        if image.shape[2:] == work:
+            a, f = pp.finish(out.alpha, out.fgr, (h, w))
+        else:  # MRN ran below the working size: up to it with the photo's own edges
+            a, f = pp.guided_upsample(out.alpha, out.fgr, image, pp.resize_rgb(rgb, work), threads=self._provider_threads[1])
+            t["upsample"] = time.perf_counter() - t0
+            if work != (h, w):
+                a, f = pp.finish(a[None, None], f.transpose(2, 0, 1)[None], (h, w))
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
-        t["post"] = time.perf_counter() - t0
+        t["post"] = time.perf_counter() - t0 - t.get("upsample", 0.0)
         return Matte(a, f, t, pp.person_score(_host(out.fg_mask)))
 
     def _mrn_for(self, image: np.ndarray) -> str:
@@ -314,7 +322,7 @@ def remove(
 
     ``image`` and ``coarse_mask`` as for :meth:`Matter.__call__`; ``model`` and ``revision`` as ``source``
     and ``revision`` of :meth:`Matter.from_pretrained` (None: the bundled weights); ``settings``: any
-    ``RuntimeOptions`` field (provider, precision, threads, max_side, max_pixels, binding). One ``Matter``
+    ``RuntimeOptions`` field (provider, precision, threads, max_side, mrn_side, max_pixels, binding). One ``Matter``
     per distinct model and settings is made on first use and reused (the four most recent are kept).
 
     Raises ImageError, WeightsError, RuntimeSetupError, and ValueError for an unknown or invalid setting."""

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 PRECISION_CHOICES = ("auto", "fp32", "fp16")  # auto: fp16 on a GPU provider where the weights have it
 BINDING_CHOICES = ("auto", "on", "off")  # I/O binding: auto = on for GPU providers
-DEFAULT_MAX_SIDE = 4096  # MRN runs at full resolution up to this longer side (4K UHD included)
+DEFAULT_MAX_SIDE = None  # the matte is computed at the photo's full size (MRN's own size is bounded by mrn_side)
+DEFAULT_MRN_SIDE = 512  # MRN's network runs at most at this longer side; a guided filter does the rest (docs/benchmarks.md)
 MIN_MAX_SIDE = 32  # below this MRN has no 1/4-scale features left to refine
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: a 12k x 8k photo still opens; a decompression bomb does not
 THREADS_ENV = "SEMHM_THREADS"
@@ -46,8 +47,12 @@ class RuntimeOptions:
     - ``provider``: "auto" (CUDA where it works, else CPU), "cpu", "cuda" or "tensorrt";
     - ``precision``: "auto" (fp16 files on a GPU provider where the weights have them), "fp32", "fp16";
     - ``threads``: CPU threads per session, 1 to 4 per core; None: ``SEMHM_THREADS`` or all cores;
-    - ``max_side``: longest side in pixels MRN runs at (>= 32); larger photos are matted smaller and
-      upsampled. None: no limit;
+    - ``max_side``: longest side in pixels the matte is computed at (>= 32); larger photos are matted
+      smaller and their matte upsampled bilinearly. None: no limit;
+    - ``mrn_side``: longest side in pixels MRN's network runs at (>= 32); above it, the fast guided filter
+      (:func:`semhm_models.processing.guided_upsample`) brings alpha and foreground up to the working size
+      (the photo's, up to ``max_side``) with the photo's own edges. None: MRN runs at the working size
+      (slower, and MRN's memory grows with the photo: about 1.6 GB at 3840x2160);
     - ``max_pixels``: photos with more pixels are refused before decoding (decompression bombs);
     - ``binding``: I/O binding, "auto" (on for GPU providers), "on" or "off".
     """
@@ -56,6 +61,7 @@ class RuntimeOptions:
     precision: str = "auto"
     threads: int | None = None
     max_side: int | None = DEFAULT_MAX_SIDE
+    mrn_side: int | None = DEFAULT_MRN_SIDE
     max_pixels: int = DEFAULT_MAX_PIXELS
     binding: str = "auto"
 
@@ -65,8 +71,10 @@ class RuntimeOptions:
                 raise ValueError(f"{name} {getattr(self, name)!r}: choose {', '.join(choices)}")
         if self.threads is not None:
             _check_threads(_as_int(self.threads, "threads"), "threads")
-        if self.max_side is not None and _as_int(self.max_side, "max_side") < MIN_MAX_SIDE:
-            raise ValueError(f"max_side {self.max_side}: must be at least {MIN_MAX_SIDE} pixels (or None for no limit)")
+        for name in ("max_side", "mrn_side"):
+            v = getattr(self, name)
+            if v is not None and _as_int(v, name) < MIN_MAX_SIDE:
+                raise ValueError(f"{name} {v}: must be at least {MIN_MAX_SIDE} pixels (or None for no limit)")
         if _as_int(self.max_pixels, "max_pixels") < 1:
             raise ValueError(f"max_pixels {self.max_pixels}: must be at least 1")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from PIL import Image, ImageColor
 
@@ -80,6 +83,107 @@ def finish(alpha: np.ndarray, fgr: np.ndarray, hw: tuple[int, int]) -> tuple[np.
     if f.shape[1:] != tuple(hw):
         f = np.stack([resize_plane(c, hw) for c in f])
     return a, np.clip(f.transpose(1, 2, 0), 0.0, 1.0)
+
+
+GUIDED_RADIUS = 2  # the fast guided filter's window radius, in pixels of MRN's working resolution
+GUIDED_EPS = 1e-4  # its regularisation: larger smooths more, smaller follows the photo's edges more
+
+
+def box_mean(x: np.ndarray, r: int) -> np.ndarray:
+    """The mean of ``x`` (h, w) over (2r+1) x (2r+1) windows, clipped at the borders (each mean over the
+    pixels inside the image): float32 (h, w). Sums of shifted slices, one axis at a time (for the small radii
+    used here far faster than cumulative sums, and exact to float32 rounding)."""
+    out = np.asarray(x, np.float32)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        padded = np.pad(out, [(r, r) if a == axis else (0, 0) for a in (0, 1)])
+        window = [slice(None), slice(None)]
+        window[axis] = slice(0, n)
+        total = padded[tuple(window)].copy()
+        for k in range(1, 2 * r + 1):
+            window[axis] = slice(k, k + n)
+            total += padded[tuple(window)]
+        i = np.arange(n)
+        count = (np.minimum(i + r + 1, n) - np.maximum(i - r, 0)).astype(np.float32)
+        out = total / (count[:, None] if axis == 0 else count)
+    return out
+
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L"): the grey that guides alpha
+ROWS_PER_BLOCK = 16  # full-size rows per step of the guided filter's last pass (the block stays in cache)
+
+
+def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear upsampling from ``n_in`` to ``n_out`` samples (half-pixel centres, edges clamped): for each
+    output sample, its two input indices and the float32 weight of the second."""
+    src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    i0 = np.floor(src).astype(np.intp)
+    return i0, np.minimum(i0 + 1, n_in - 1), (src - i0).astype(np.float32)
+
+
+def guided_upsample(
+    alpha: np.ndarray,
+    fgr: np.ndarray,
+    image: np.ndarray,
+    guide: np.ndarray,
+    radius: int = GUIDED_RADIUS,
+    eps: float = GUIDED_EPS,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MRN's outputs at its working resolution -> alpha float32 (H, W) and foreground float32 (H, W, 3) in
+    [0, 1] at the size of ``guide``, by the Fast Guided Filter (He and Sun 2015, arXiv:1505.00996; as in
+    RobustVideoMatting's refiner, without learned parts): for each output plane p and its guide plane g at
+    the working resolution, per-pixel linear coefficients A = cov(g, p) / (var(g) + ``eps``) and b = mean(p) -
+    A * mean(g), means over (2 ``radius`` + 1)^2 windows; A and b are upsampled bilinearly and the full-size
+    plane is A * G + b, G the same guide plane at full size, clipped to [0, 1]. Foreground channel c is
+    guided by the photo's channel c, alpha by its luma (ITU-R 601-2, Pillow's "L").
+
+    ``alpha`` (1, 1, h, w), ``fgr`` (1, 3, h, w): float32 in [0, 1]; ``image`` (1, 3, h, w) float32 in [0, 1]:
+    MRN's input; ``guide``: the photo, RGB uint8 (H, W, 3). Memory beyond the two outputs: the (H, W) uint8
+    luma and the coefficients at the working height, float32 (2, h, W, 4); the full-size pass runs in
+    blocks of rows, shared by ``threads`` threads (None: one per CPU core)."""
+    hw = guide.shape[:2]
+    h, w = image.shape[2:]
+    lr_luma = LUMA[0] * image[0, 0] + LUMA[1] * image[0, 1] + LUMA[2] * image[0, 2]
+    planes = [(fgr[0, c], image[0, c]) for c in range(3)] + [(alpha[0, 0], lr_luma)]  # (what is guided, its guide)
+    # A and b of the four planes upsampled along the width at the working height: (2, h, W, 4), planes last
+    coef = np.empty((2, h, hw[1], 4), np.float32)
+    c0, c1, ct = _linear_taps(w, hw[1])
+    for k, (p, g) in enumerate(planes):
+        mean_g, mean_p = box_mean(g, radius), box_mean(p, radius)
+        a = (box_mean(g * p, radius) - mean_g * mean_p) / (box_mean(g * g, radius) - mean_g * mean_g + np.float32(eps))
+        for i, x in enumerate((a / 255, mean_p - a * mean_g)):  # A / 255: the full-size guide stays uint8
+            x0 = np.take(x, c0, 1)
+            coef[i, ..., k] = x0 + (np.take(x, c1, 1) - x0) * ct
+    # then along the height, a block of full-size rows at a time: A * G + b for the four planes at once
+    alpha_out = np.empty(hw, np.float32)
+    fg_out = np.empty((*hw, 3), np.float32)
+    luma = np.asarray(Image.fromarray(guide).convert("L"))
+    r0, r1, rt = _linear_taps(h, hw[0])
+
+    def rows_from(start: int, stop: int) -> None:
+        for y in range(start, stop, ROWS_PER_BLOCK):
+            rows = slice(y, min(y + ROWS_PER_BLOCK, stop))
+            a0, b0 = coef[:, r0[rows]]
+            a1, b1 = coef[:, r1[rows]]
+            t = rt[rows, None, None]
+            a0 += (a1 - a0) * t
+            b0 += (b1 - b0) * t
+            a0 *= np.concatenate([guide[rows], luma[rows, :, None]], 2)
+            a0 += b0
+            np.clip(a0, 0.0, 1.0, out=a0)
+            fg_out[rows] = a0[..., :3]
+            alpha_out[rows] = a0[..., 3]
+
+    # numpy releases the GIL in these loops: the threads share the rows
+    n = max(1, min(threads or os.cpu_count() or 1, hw[0] // (4 * ROWS_PER_BLOCK) or 1))
+    edges = [hw[0] * i // n for i in range(n + 1)]
+    if n == 1:
+        rows_from(0, hw[0])
+    else:
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(rows_from, edges[:-1], edges[1:]))
+    return alpha_out, fg_out
 
 
 def to_uint8(a: np.ndarray) -> np.ndarray:

@@ -74,6 +74,23 @@ def test_max_side_caps_mrn_but_output_is_full_size(tiny_weights):
     assert m.alpha.shape == (300, 200)
 
 
+def test_mrn_side_runs_mrn_smaller_and_the_guided_filter_brings_it_to_full_size(tiny_weights, photo):
+    rgb = np.asarray(Image.open(photo).convert("RGB"))  # 137x205
+    full = Matter.from_pretrained(str(tiny_weights), provider="cpu", mrn_side=None)(rgb)
+    assert "upsample" not in full.timings
+    same = Matter.from_pretrained(str(tiny_weights), provider="cpu", mrn_side=205)(rgb)  # not below the photo: as before
+    assert np.array_equal(same.alpha, full.alpha) and np.array_equal(same.foreground, full.foreground)
+    small = Matter.from_pretrained(str(tiny_weights), provider="cpu", mrn_side=64)(rgb)
+    assert small.alpha.shape == (205, 137) and small.foreground.shape == (205, 137, 3) and small.timings["upsample"] > 0
+    assert small.alpha.dtype == np.float32 and 0 <= small.alpha.min() and small.alpha.max() <= 1
+    assert 0 < np.abs(small.alpha - full.alpha).mean() < 0.1
+    # with max_side too: MRN at 64, the guided filter up to 100, then bilinear to the photo's size
+    both = Matter.from_pretrained(str(tiny_weights), provider="cpu", mrn_side=64, max_side=100)(rgb)
+    assert both.alpha.shape == (205, 137) and both.foreground.shape == (205, 137, 3)
+    hidden = np.zeros((205, 137), np.float32)  # the input's alpha still bounds the result
+    assert Matter.from_pretrained(str(tiny_weights), provider="cpu", mrn_side=64).matte_rgb(rgb, input_alpha=hidden).alpha.max() == 0
+
+
 def test_cutout_and_composite_helpers(matter, photo):
     m = matter(photo)
     rgba = m.cutout()

@@ -23,8 +23,6 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
             "--provider",
             "cpu",
             "--size",
-            "64x48",
-            "--size",
             "33x71",
             "--repeats",
             "2",
@@ -34,18 +32,24 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
             "auto",
             "--precision",
             "fp16",
+            "--mrn-side",
+            "none",
+            "--mrn-side",
+            "32",
             "--json",
             str(out),
         ]
     )
     assert code == 0
     table = capsys.readouterr().out
-    assert "| CPUExecutionProvider | fp32 | 64x48 |" in table and "| CPUExecutionProvider | fp16 | 33x71 |" in table
+    assert "| CPUExecutionProvider | fp32 | none | 33x71 |" in table and "| CPUExecutionProvider | fp16 | 32 | 33x71 |" in table
     report = json.loads(out.read_text())
     assert [r["precision"] for r in report["results"]] == ["fp32", "fp32", "fp16", "fp16"]  # auto: fp32 on a CPU
-    assert report["host"]["cores"] >= 1
+    assert [r["mrn_side"] for r in report["results"]] == [None, 32, None, 32]
+    assert report["host"]["cores"] >= 1 and "commit" in report["host"]
     for r in report["results"]:
-        assert set(r["stages_median_ms"]) == {"decode", "pre", "mpn", "qun", "mrn", "post"}
+        assert set(r["stages_median_ms"]) == {"decode", "pre", "mpn", "qun", "mrn", "upsample", "post"}
+        assert (r["stages_median_ms"]["upsample"] > 0) == (r["mrn_side"] == 32)  # the guided filter ran where MRN was smaller
         assert r["end_to_end_incl_decode"]["median_ms"] >= r["end_to_end_excl_decode"]["median_ms"] > 0
         assert r["peak_rss_mb"] > 0 and r["repeats"] == 2 and r["throughput_images_per_s"] > 0
 

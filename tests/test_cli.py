@@ -151,6 +151,16 @@ def test_max_side_none_means_full_size(tiny_weights, photo, tmp_path):
     assert Image.open(tmp_path / "o.png").size == (137, 205)
 
 
+def test_mrn_side(tiny_weights, photo, tmp_path, capsys):
+    for side in ("64", "none"):
+        assert run("matte", photo, "-o", tmp_path / f"{side}.png", "--mrn-side", side, "--model", tiny_weights, "--format", "alpha") == 0
+    small, full = (np.asarray(Image.open(tmp_path / f"{side}.png")) for side in ("64", "none"))
+    assert small.shape == full.shape == (205, 137) and not np.array_equal(small, full)
+    capsys.readouterr()
+    assert run("matte", photo, "-o", tmp_path / "x.png", "--mrn-side", "16", "--model", tiny_weights) == 1
+    assert capsys.readouterr().err.startswith("error: --mrn-side 16: must be at least 32")
+
+
 def test_bad_weights_fail_cleanly(photo, tmp_path, capsys):
     assert run("matte", photo, "-o", tmp_path / "o", "--model", tmp_path / "nope") == 1
     assert "no such weights folder" in capsys.readouterr().err

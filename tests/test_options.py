@@ -22,6 +22,8 @@ from semhm_models.options import THREADS_ENV, RuntimeOptions, env_threads, max_t
         ("max_side", 1, "at least 32"),
         ("max_side", -5, "at least 32"),
         ("max_side", 0, "at least 32"),
+        ("mrn_side", 31, "at least 32"),
+        ("mrn_side", 1.5, "expected a whole number"),
         ("max_pixels", 0, "at least 1"),
         ("provider", "tpu", "choose auto, cpu, cuda, tensorrt"),
         ("precision", "int8", "choose auto, fp32, fp16"),
@@ -37,6 +39,7 @@ def test_valid_settings():
     o = RuntimeOptions(threads=max_threads(), max_side=None, max_pixels=1)
     assert o.session_threads() == max_threads()
     assert RuntimeOptions(max_side=32).max_side == 32
+    assert RuntimeOptions(mrn_side=None).mrn_side is None and RuntimeOptions().mrn_side == options.DEFAULT_MRN_SIDE
 
 
 @pytest.mark.parametrize("raw, expected", [("", None), (" ", None), ("0", None), ("3", 3), (" 2 ", 2)])

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from semhm_models.options import PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
+from semhm_models.commands.common import max_side
+from semhm_models.options import DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
-TIMINGS = ("decode", "pre", "mpn", "qun", "mrn", "post")  # the columns of the per-stage timing table
+TIMINGS = ("decode", "pre", "mpn", "qun", "mrn", "upsample", "post")  # the columns of the per-stage timing table
 PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, see data/ATTRIBUTION.md
 
 
@@ -41,14 +42,16 @@ def _stats(xs: list[float]) -> dict[str, float]:
     return {"median_ms": 1000 * statistics.median(xs), "p90_ms": 1000 * xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]}
 
 
-def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str | None, threads: int | None, precision: str) -> dict:
+def run_one(
+    w: int, h: int, provider: str, repeats: int, warmup: int, model: str | None, threads: int | None, precision: str, mrn_side: int | None
+) -> dict:
     """Measure one size in this process (called in a subprocess by ``bench``)."""
     from semhm_models.api import Matter
     from semhm_models.images import load_rgb
 
     data = photo(w, h)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    matter = Matter.from_pretrained(model, RuntimeOptions(provider=provider, threads=threads, precision=precision))
+    matter = Matter.from_pretrained(model, RuntimeOptions(provider=provider, threads=threads, precision=precision, mrn_side=mrn_side))
     rows = []
     for i in range(warmup + repeats):
         if i == warmup:
@@ -65,6 +68,7 @@ def run_one(w: int, h: int, provider: str, repeats: int, warmup: int, model: str
         "size": f"{w}x{h}",
         "provider": matter.provider,
         "precision": matter.precision,
+        "mrn_side": mrn_side,
         "repeats": repeats,
         "end_to_end_excl_decode": _stats([r["model"] for r in rows]),
         "end_to_end_incl_decode": _stats([r["total"] for r in rows]),
@@ -83,9 +87,12 @@ def bench(
     model: str | None = None,
     threads: int | None = None,
     precisions: tuple[str, ...] = ("auto",),
+    mrn_sides: tuple[int | None, ...] = (None, DEFAULT_MRN_SIDE),
 ) -> dict:
+    """Each (provider, precision, MRN side, size) in a fresh subprocess, in that order: a report of the host and
+    one result per combination (or its error)."""
     results = []
-    for provider, precision in itertools.product(providers, precisions):
+    for provider, precision, mrn_side in itertools.product(providers, precisions, mrn_sides):
         for w, h in sizes:
             reps = repeats if w * h <= 2_100_000 else max(3, repeats // 3)
             cmd = [
@@ -102,14 +109,15 @@ def bench(
                 str(warmup),
                 "--precision",
                 precision,
+                "--mrn-side",
+                str(mrn_side).lower(),
             ]
             cmd += ["--model", model] if model else []
             cmd += ["--threads", str(threads)] if threads else []
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
-                results.append(
-                    {"size": f"{w}x{h}", "provider": provider, "precision": precision, "error": r.stderr.strip().splitlines()[-1:]}
-                )
+                error = r.stderr.strip().splitlines()[-1:]
+                results.append({"size": f"{w}x{h}", "provider": provider, "precision": precision, "mrn_side": mrn_side, "error": error})
                 continue
             results.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return {"host": host_info(), "results": results}
@@ -126,21 +134,38 @@ def host_info() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "onnxruntime": installed_ort()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "onnxruntime": installed_ort(), "commit": commit()}
+
+
+def commit() -> str | None:
+    """The git commit semhm runs from (with "+changes" when its files differ from it), or None outside a checkout."""
+    here = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def table(report: dict) -> str:
-    head = "| provider | precision | size | e2e excl. decode median / p90 (ms) | incl. decode median (ms) | "
-    lines = [head + " | ".join(TIMINGS) + " | images/s | peak RSS (MB) |", "|---" * (7 + len(TIMINGS)) + "|"]
+    head = "| provider | precision | MRN side | size | e2e excl. decode median / p90 (ms) | incl. decode median (ms) | "
+    lines = [head + " | ".join(TIMINGS) + " | images/s | peak RSS (MB) |", "|---" * (8 + len(TIMINGS)) + "|"]
     for r in report["results"]:
+        side = r.get("mrn_side") or "none"  # reports from before the option ran MRN at full size
+        first = f"| {r['provider']} | {r.get('precision', '')} | {side} | {r['size']} |"
         if "error" in r:
-            lines.append(f"| {r['provider']} | {r.get('precision', '')} | {r['size']} | error: {r['error']} |")
+            lines.append(f"{first} error: {r['error']} |")
             continue
         s, ex, inc = r["stages_median_ms"], r["end_to_end_excl_decode"], r["end_to_end_incl_decode"]
         stages = " | ".join(f"{s[k]:.1f}" for k in TIMINGS)
         cells = f"{ex['median_ms']:.1f} / {ex['p90_ms']:.1f} | {inc['median_ms']:.1f} | {stages}"
         cells += f" | {r['throughput_images_per_s']:.1f} | {r['peak_rss_mb']:.0f}"
-        lines.append(f"| {r['provider']} | {r.get('precision', '')} | {r['size']} | {cells} |")
+        lines.append(f"{first} {cells} |")
     return "\n".join(lines)
 
 
@@ -162,6 +187,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--precision", action="append", default=None, choices=PRECISION_CHOICES, help="repeatable; default: auto")
+    p.add_argument(
+        "--mrn-side",
+        action="append",
+        type=max_side,
+        default=None,
+        metavar="N|none",
+        help=f"repeatable: MRN's longest side (none: full size, as before the guided filter); default: none and {DEFAULT_MRN_SIDE}, "
+        "the old rows next to the new",
+    )
     p.add_argument("--json", default=None, help="write the report here too")
     p.add_argument("--one", type=size, default=None, help=argparse.SUPPRESS)
 
@@ -175,14 +209,16 @@ def add_parser(sub) -> None:
 def run(a: argparse.Namespace) -> int:
     if a.repeats < 1 or a.warmup < 0:
         raise ValueError("--repeats must be at least 1 and --warmup at least 0")
-    for precision in a.precision or ["auto"]:
-        RuntimeOptions(threads=a.threads, precision=precision)  # one-line errors before any subprocess
+    mrn_sides = tuple(a.mrn_side or [None, DEFAULT_MRN_SIDE])
+    for precision, mrn_side in itertools.product(a.precision or ["auto"], mrn_sides):
+        RuntimeOptions(threads=a.threads, precision=precision, mrn_side=mrn_side)  # one-line errors before any subprocess
     if a.one:
-        print(json.dumps(run_one(*a.one, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0])))
+        print(json.dumps(run_one(*a.one, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0], mrn_sides[0])))
         return 0
     providers = a.provider or default_providers(a.model)
-    report = bench(providers, a.size or SIZES, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]))
+    report = bench(providers, a.size or SIZES, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]), mrn_sides)
     print(table(report))
+    print(f"commit {report['host']['commit'] or 'unknown (not a git checkout)'}, {report['host']['cpu']}, {report['host']['cores']} cores")
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
     return 1 if any("error" in r for r in report["results"]) else 0

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from semhm_models.errors import SemhmError
-from semhm_models.options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
+from semhm_models.options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
 
 FORMATS = ("rgba", "alpha", "fg", "composite")
 # output file suffix -> Pillow format; the suffix of -o decides the format of a single output file
@@ -23,7 +23,7 @@ STDIO = "-"
 
 
 def max_side(v: str) -> int | None:
-    """--max-side: a number of pixels, or "none" for no limit (checked by RuntimeOptions)."""
+    """--max-side, --mrn-side: a number of pixels, or "none" for no limit (checked by RuntimeOptions)."""
     if v.strip().lower() == "none":
         return None
     try:
@@ -40,8 +40,16 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         type=max_side,
         default=DEFAULT_MAX_SIDE,
         metavar="N|none",
-        help=f"longest side MRN runs at, at least 32; larger inputs are matted smaller and upsampled (default: {DEFAULT_MAX_SIDE}; "
-        "none: always full size)",
+        help="longest side the matte is computed at, at least 32; larger inputs are matted smaller and upsampled (default: "
+        f"{str(DEFAULT_MAX_SIDE).lower()}: always full size)",
+    )
+    p.add_argument(
+        "--mrn-side",
+        type=max_side,
+        default=DEFAULT_MRN_SIDE,
+        metavar="N|none",
+        help=f"longest side MRN's network runs at, at least 32; above it a guided filter brings the matte up to full size with "
+        f"the photo's edges (default: {DEFAULT_MRN_SIDE}; none: MRN at full size, slower and memory-hungry on large photos)",
     )
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels (decompression bombs)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: $SEMHM_THREADS, else all cores)")
@@ -71,7 +79,12 @@ def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
     """The command's options as one checked RuntimeOptions; ValueError (one line) before any model loads."""
     try:
         opts = RuntimeOptions(
-            provider=args.provider, precision=args.precision, threads=args.threads, max_side=args.max_side, max_pixels=args.max_pixels
+            provider=args.provider,
+            precision=args.precision,
+            threads=args.threads,
+            max_side=args.max_side,
+            mrn_side=args.mrn_side,
+            max_pixels=args.max_pixels,
         )
     except ValueError as e:  # the messages name the API's fields: say the command line's flags
         field = str(e).split(" ", 1)[0]
