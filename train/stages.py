@@ -12,7 +12,7 @@ coarse masks, random flips and crops, all squeezed to 192x160.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from semhm_models.nets.models import resize_lr
 from train import data, scenes, usermasks
 from train.checkpoints import load_stage
 
-FRAMES = ("scenes", "crops")
+FRAMES = ("scenes", "crops", "mix")  # mix (mpn): each batch one or the other, at random
 REAL_SHARE = 0.25  # mpn, frames scenes: share of each batch that is real coarse photos (the rest: scene frames)
 QUN_FRAME_PIXELS = 416 * 276  # qun: frames are made at about the validation composites' size, then shrunk
 QUN_ONE_PERSON = 0.5  # qun: share of masks around one person of the frame (the rest: around all of them)
@@ -251,7 +251,11 @@ class MPNStage(Stage):
         return round(n * (REAL_SHARE if self.a.frames == "scenes" else nc / (nf + nc)))
 
     def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
-        if self.a.frames == "scenes":
+        frames = self.a.frames
+        if frames == "mix":  # every other batch (at random) of each recipe, each with its own share of real photos
+            frames = "scenes" if b.rng.random() < 0.5 else "crops"
+            n_coarse = 0 if b.coarse is None else MPNStage(replace(self.a, frames=frames), self.device).n_coarse(n, len(b.fine["alpha"]), len(b.coarse["mask"]))
+        if frames == "scenes":
             hw = pp.budget_size(MPN_PIXELS, b.sampler(True).aspect())
             img, alpha = b.scene_batch(n - n_coarse, hw, with_coarse=b.coarse is not None)
             if n_coarse:
