@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from semhm_models import Matter
-from semhm_models.images import load_rgb
 from semhm_models.processing import NO_PERSON
 from semhm_models.progress import progress
 from train.scene_eval import SUBSETS
@@ -23,7 +22,9 @@ THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser("python -m benchmarks.person_score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        "python -m benchmarks.person_score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default=None, help="weights folder (default: the bundled weights)")
     p.add_argument("--scenes", default="data/scenes")
     p.add_argument("--json", default=None, help="also write the scores and rates here")
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{s:9s} median score {np.median(v):.3f}  min {v.min():.3f}  max {v.max():.3f}  'no person' {called}")
     print(f"the runtime's threshold: processing.NO_PERSON = {NO_PERSON}")
     if a.json:
-        Path(a.json).write_text(json.dumps({"model": a.model or "default", "no_person": NO_PERSON, "rates": rates, "scores": scores}, indent=1) + "\n")
+        Path(a.json).write_text(
+            json.dumps({"model": a.model or "default", "no_person": NO_PERSON, "rates": rates, "scores": scores}, indent=1) + "\n"
+        )
     return 0
 
 

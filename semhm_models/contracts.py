@@ -40,7 +40,9 @@ class Tensor:
 
 
 TENSORS: tuple[Tensor, ...] = (
-    Tensor("mpn", "image_lr", "input", ("N", 3, "h", "w"), "RGB resized (antialiased), aspect kept, ~30720 px, sides multiples of 32"),
+    Tensor(
+        "mpn", "image_lr", "input", ("N", 3, "h", "w"), "RGB resized (antialiased): 192x160, or its own aspect in ~30720 px (mpn_input)"
+    ),
     Tensor("mpn", "masks", "output", ("N", 2, "h", "w"), "channel 0 foreground, channel 1 background"),
     Tensor("mpn", "fg_mask", "output", ("N", 1, "h", "w"), "channel 0 alone: where the persons are (QUN's fg_mask)"),
     Tensor("qun", "image_lr", "input", ("N", 3, "h", "w"), "as above"),

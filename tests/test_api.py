@@ -159,7 +159,9 @@ def test_weights_can_send_only_coarse_masks_through_qun(tiny_weights, tiny_run, 
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     with torch.no_grad():
         lr = torch.from_numpy(processing.lowres(rgb, processing.lowres_size(*rgb.shape[:2])))
-        direct = run_chain(checkpoints.runner(tiny_run), lr, torch.from_numpy(processing.to_nchw(rgb)), qun_masks="coarse").alpha[0, 0].numpy()
+        direct = (
+            run_chain(checkpoints.runner(tiny_run), lr, torch.from_numpy(processing.to_nchw(rgb)), qun_masks="coarse").alpha[0, 0].numpy()
+        )
     user = np.zeros(rgb.shape[:2], np.float32)
     user[50:150, 30:100] = 1
     full = Matter.from_pretrained(str(tiny_weights), provider="cpu")
@@ -207,7 +209,10 @@ def test_weights_from_before_aspect_keeping_still_run(tiny_run, tiny_weights, ph
     old = tmp_path / "old"
     old.mkdir()
     lr0, m0 = torch.rand(1, 3, 192, 160), torch.rand(1, 1, 192, 160)
-    for name, net, inputs, names in (("mpn", MPNGraph(mpn), (lr0,), ["image_lr"]), ("qun", _QunWithoutFgMask(qun), (lr0, m0), ["image_lr", "mask"])):
+    for name, net, inputs, names in (
+        ("mpn", MPNGraph(mpn).eval(), (lr0,), ["image_lr"]),  # eval: export restores a wrapper's mode on its children
+        ("qun", _QunWithoutFgMask(qun).eval(), (lr0, m0), ["image_lr", "mask"]),
+    ):
         outputs = ["masks", "fg_mask"] if name == "mpn" else ["unified"]
         axes = {n: {0: "batch"} for n in names + outputs}
         torch.onnx.export(net, inputs, str(old / f"{name}.onnx"), input_names=names, output_names=outputs, dynamic_axes=axes, dynamo=False)

@@ -42,11 +42,14 @@ def test_onnx_files_follow_the_table(folder, tiny_weights):
 
 
 def test_dynamic_axes_and_example_shapes():
-    assert contracts.dynamic_axes("mpn") == {"image_lr": {0: "batch"}, "masks": {0: "batch"}, "fg_mask": {0: "batch"}}
+    lowres = {0: "batch", 2: "mask_height", 3: "mask_width"}
+    assert contracts.dynamic_axes("mpn") == {"image_lr": lowres, "masks": lowres, "fg_mask": lowres}
+    assert contracts.dynamic_axes("qun") == {"image_lr": lowres, "mask": lowres, "fg_mask": lowres, "unified": lowres}
     assert contracts.dynamic_axes("mrn")["mask"] == {0: "batch", 2: "mask_height", 3: "mask_width"}
     assert contracts.dynamic_axes("mrn")["alpha"] == {0: "batch", 2: "height", 3: "width"}
     assert contracts.example_shapes("mrn", (67, 93), batch=2) == [(2, 3, 67, 93), (2, 1, 192, 160)]
-    assert contracts.example_shapes("qun") == [(1, 3, 192, 160), (1, 1, 192, 160)]
+    assert contracts.example_shapes("qun") == [(1, 3, 192, 160), (1, 1, 192, 160), (1, 1, 192, 160)]
+    assert contracts.example_shapes("mpn", lowres_hw=(128, 224)) == [(1, 3, 128, 224)]
     assert contracts.OUTPUTS["mpn"] == ("masks", "fg_mask")
 
 

@@ -21,7 +21,14 @@ def test_to_nchw_and_lowres_follow_the_contract():
 
 @pytest.mark.parametrize(
     ("hw", "want"),
-    [((1080, 1920), (128, 224)), ((1920, 1080), (224, 128)), ((500, 500), (160, 160)), ((400, 4000), (64, 640)), ((3, 9000), (32, 960)), ((9000, 3), (960, 32))],
+    [
+        ((1080, 1920), (128, 224)),
+        ((1920, 1080), (224, 128)),
+        ((500, 500), (160, 160)),
+        ((400, 4000), (64, 640)),
+        ((3, 9000), (32, 960)),
+        ((9000, 3), (960, 32)),
+    ],
 )
 def test_lowres_size_keeps_the_aspect_in_about_30720_pixels(hw, want):
     """Landscape, portrait, square and extreme panoramas: sides multiples of 32, the aspect kept as far as

@@ -98,7 +98,7 @@ def test_compose_frame_is_its_own_composite():
     image, alpha, fg, pas = scenes.compose(pe, pls, bg, (120, 100))
     rebuilt = fg / 255.0 * (alpha[..., None] / 255.0) + scenes.cover(bg, (120, 100)) / 255.0 * (1 - alpha[..., None] / 255.0)
     assert np.abs(rebuilt * 255 - image).max() <= 3  # uint8 rounding of three arrays
-    vis = scene_eval.visible(pas)
+    vis = scenes.visible(pas)
     assert np.allclose(sum(vis), alpha / 255.0, atol=0.02)  # visible parts add up to the frame's alpha
 
 

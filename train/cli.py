@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from semhm_models.chain import QUN_MASKS, qun_policy
-from semhm_models.contracts import STAGES
+from semhm_models.contracts import MPN_INPUTS, STAGES
 from semhm_models.errors import SemhmError
 from semhm_models.nets.graphs import DEFAULT_TTA, MPN_TTA
 
@@ -144,6 +144,9 @@ def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precisions", default="fp32,fp16", help="comma-separated: fp32 (always written) and fp16 (for GPUs)")
     p.add_argument("--mpn-tta", default=DEFAULT_TTA, choices=list(MPN_TTA), help="MPN passes averaged in the graph, see MPN_TTA")
     p.add_argument("--qun-masks", type=qun_policy, choices=QUN_MASKS, default="all", help="for the runtime: " + QUN_HELP)
+    p.add_argument(
+        "--mpn-input", choices=MPN_INPUTS, default="aspect", help="MPN/QUN input: the photo's aspect (aspect) or 192x160 (fixed)"
+    )
 
 
 def run_export(args: argparse.Namespace) -> str:
@@ -151,7 +154,7 @@ def run_export(args: argparse.Namespace) -> str:
 
     info = json.loads(Path(args.info).read_text()) if args.info else None
     precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
-    export(args.run, args.out, args.mpn_from, args.qun_from, info, precisions, args.mpn_tta, args.qun_masks)
+    export(args.run, args.out, args.mpn_from, args.qun_from, info, precisions, args.mpn_tta, args.qun_masks, args.mpn_input)
     # fp32 must match torch; fp16 only within its rounding (its quality is measured on validation)
     report = {}
     for precision, limit in (("fp32", 1e-4), ("fp16", 5e-2)):

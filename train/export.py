@@ -12,7 +12,7 @@ import torch
 
 from semhm_models import contracts, weights
 from semhm_models.chain import qun_policy
-from semhm_models.contracts import MPN_MULTIPLE, MPN_PIXELS
+from semhm_models.contracts import MPN_INPUTS, MPN_MULTIPLE, MPN_PIXELS, MPN_SIZE
 from semhm_models.nets.graphs import DEFAULT_TTA, PRECISIONS, as_exported
 from train.checkpoints import load_stage
 
@@ -66,10 +66,15 @@ def export(
     precisions: tuple[str, ...] = PRECISIONS,
     tta: str = DEFAULT_TTA,
     qun_masks: str = "all",
+    mpn_input: str = "aspect",
 ) -> dict:
     """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` in each of ``precisions`` (fp32 always), MPN with
     test-time augmentation ``tta``, and write its manifest. ``qun_masks``: which masks the runtime sends
-    through QUN, "all" (the paper) or "coarse" (users' masks only; MPN's go straight to MRN)."""
+    through QUN, "all" (the paper) or "coarse" (users' masks only; MPN's go straight to MRN).
+    ``mpn_input``: how the runtime sizes MPN's and QUN's input (contracts.MPN_INPUTS): "aspect", or
+    "fixed" (192x160, for an MPN trained so; the graphs stay dynamic)."""
+    if mpn_input not in MPN_INPUTS:
+        raise ValueError(f"mpn input {mpn_input!r}: choose {', '.join(MPN_INPUTS)}")
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad:
         raise ValueError(f"precision {bad[0]!r}: choose from {', '.join(PRECISIONS)}")
@@ -88,13 +93,12 @@ def export(
         "name": "semhm",
         "inputs": {
             "contract": "semhm_models/contracts.py",
-            "mpn_pixels": MPN_PIXELS,
-            "mpn_multiple": MPN_MULTIPLE,
+            **({"mpn_pixels": MPN_PIXELS, "mpn_multiple": MPN_MULTIPLE} if mpn_input == "aspect" else {"mpn_size": list(MPN_SIZE)}),
             "dtype": "float32",
             "range": [0, 1],
             "layout": "NCHW",
         },
-        "mpn_input": "aspect",
+        **({"mpn_input": mpn_input} if mpn_input != "fixed" else {}),
         "mpn_tta": tta,
         "qun_masks": qun_masks,
         "exported_from": {"run": str(run), "commit": git_commit(), "opset": OPSET, "torch": torch.__version__},

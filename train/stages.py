@@ -254,7 +254,11 @@ class MPNStage(Stage):
         frames = self.a.frames
         if frames == "mix":  # every other batch (at random) of each recipe, each with its own share of real photos
             frames = "scenes" if b.rng.random() < 0.5 else "crops"
-            n_coarse = 0 if b.coarse is None else MPNStage(replace(self.a, frames=frames), self.device).n_coarse(n, len(b.fine["alpha"]), len(b.coarse["mask"]))
+            n_coarse = (
+                0
+                if b.coarse is None
+                else MPNStage(replace(self.a, frames=frames), self.device).n_coarse(n, len(b.fine["alpha"]), len(b.coarse["mask"]))
+            )
         if frames == "scenes":
             hw = pp.budget_size(MPN_PIXELS, b.sampler(True).aspect())
             img, alpha = b.scene_batch(n - n_coarse, hw, with_coarse=b.coarse is not None)
@@ -421,9 +425,9 @@ class JointStage(Stage):
         img, alpha, fg = b.fine_batch(n)
         img, alpha, fg = b.flip_crop([img, alpha, fg], 0.6, None)
         ci = cm = None
-        if n_coarse:
+        if n_coarse:  # at the size of the composites' MPN input, so that the masks stack in the loss
             ci, cm = b.coarse_batch(n_coarse)
-            ci, cm = b.flip_crop([ci, cm], 0.45, MPN_SIZE)
+            ci, cm = b.flip_crop([ci, cm], 0.45, pp.lowres_size(*img.shape[-2:]))
         return (img, ci), (fg, alpha, cm)
 
     def loss(self, out, targets: tuple) -> torch.Tensor:
