@@ -160,9 +160,10 @@ class Matter:
         ``image``: a path, bytes, a binary file object, a PIL image or a numpy array ((H, W), (H, W, 1),
         (H, W, 3) or (H, W, 4); uint8, uint16, or float in [0, 1]); colour profiles are converted to sRGB,
         EXIF orientation applied, and the input's own alpha bounds the result. ``coarse_mask``: the same
-        kinds, the image's size, white = person (float arrays in [0, 1]); it goes through QUN + MRN and
-        MPN is skipped (the paper's refinement of coarse annotations). A tuple (x0, y0, x1, y1) in pixels
-        is a box around the person, refined as a filled rectangle mask.
+        kinds, the image's size, white = person (float arrays in [0, 1]); it goes through QUN, which picks
+        the person it outlines out of MPN's mask, then MRN (the paper's refinement of coarse annotations).
+        A tuple or list (x0, y0, x1, y1) in pixels is a box around the person, refined as a filled
+        rectangle mask (clipped to the image).
 
         Raises ImageError (unreadable, corrupt, several frames, over ``max_pixels``, a float array with
         NaN, inf or values outside [0, 1], a mask of another size); ValueError for a box that is not four
@@ -170,7 +171,7 @@ class Matter:
         t: dict[str, float] = {}
         t0 = time.perf_counter()
         rgb, own_alpha = load_image(image, self.max_pixels)
-        if isinstance(coarse_mask, tuple):
+        if isinstance(coarse_mask, (tuple, list)):  # a box (x0, y0, x1, y1); no image comes as a list
             mask = pp.box_mask(coarse_mask, rgb.shape[:2])
         else:
             mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)

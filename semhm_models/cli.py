@@ -24,10 +24,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _glue_negative_box(argv: list[str]) -> list[str]:
+    """ "--box -10,-5,200,300" -> "--box=-10,-5,200,300": argparse would read a value starting with "-" as an
+    option, and boxes that spill past the left or top edge are common."""
+    i = argv.index("--box") if "--box" in argv else -1
+    if 0 <= i < len(argv) - 1 and argv[i + 1].startswith("-") and argv[i + 1][1:2].isdigit():
+        argv[i : i + 2] = [f"--box={argv[i + 1]}"]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C). Errors are one
     line on stderr, never a traceback."""
     argv = sys.argv[1:] if argv is None else argv
+    argv = _glue_negative_box(list(argv))
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passthrough", False):

@@ -180,6 +180,7 @@ def test_a_box_is_refined_as_a_filled_rectangle(matter, photo):
     boxed = matter(photo, coarse_mask=(30, 20, 110, 180))
     assert "mpn" in boxed.timings
     assert np.array_equal(boxed.alpha, matter(photo, coarse_mask=rect).alpha)
+    assert np.array_equal(boxed.alpha, matter(photo, coarse_mask=[30, 20, 110, 180]).alpha)  # a list is a box too
     assert np.array_equal(matter(photo, coarse_mask=(-50, -9, 500, 999)).alpha, matter(photo, coarse_mask=np.ones_like(rect)).alpha)
     bad_boxes = {(1, 2, 3): "four numbers", (50, 20, 40, 90): "x0 < x1", (0, 0, np.nan, 9): "x0 < x1"}
     bad_boxes[(200, 10, 300, 50)] = "outside the 137x205"

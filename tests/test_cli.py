@@ -369,6 +369,13 @@ def test_refine_takes_a_box(tiny_weights, photo, tmp_path, capsys):
     assert run("refine", photo, "--box", "30,20,110,180", "-o", tmp_path / "box.png", *common) == 0
     assert run("refine", photo, "--mask", tmp_path / "rect.png", "-o", tmp_path / "mask.png", *common) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "box.png")), np.asarray(Image.open(tmp_path / "mask.png")))
+    # a box spilling past the left and top edges, negative numbers first: clipped, as the rectangle from 0
+    rect[:] = 0
+    rect[:180, :110] = 255
+    Image.fromarray(rect).save(tmp_path / "rect0.png")
+    assert run("refine", photo, "--box", "-10,-5,110,180", "-o", tmp_path / "neg.png", *common) == 0
+    assert run("refine", photo, "--mask", tmp_path / "rect0.png", "-o", tmp_path / "mask0.png", *common) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "neg.png")), np.asarray(Image.open(tmp_path / "mask0.png")))
     capsys.readouterr()
     assert run("refine", photo, "--box", "300,20,400,180", "-o", tmp_path / "out.png", *common) == 1
     assert capsys.readouterr().err.strip().endswith("lies outside the 137x205 image")
