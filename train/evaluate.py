@@ -45,7 +45,8 @@ class Chain:
 
     def predictor(self) -> Callable[..., np.ndarray]:
         """``predict(rgb, coarse=None) -> alpha``: RGB uint8 (H, W, 3) and an optional user's mask float32
-        (H, W) in [0, 1] (QUN picks its person out of MPN's mask) -> alpha float32 (H, W) in [0, 1], with the runtime's pre/post-processing."""
+        (H, W) in [0, 1] (QUN picks its person out of MPN's mask) -> alpha float32 (H, W) in [0, 1], with
+        the runtime's pre/post-processing."""
         runner = self.runner()
 
         def predict(rgb: np.ndarray, coarse: np.ndarray | None = None) -> np.ndarray:
