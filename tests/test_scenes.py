@@ -271,3 +271,10 @@ def test_evaluate_scenes_with_a_known_predictor(tiny_scenes, tmp_path):
     everything = scene_eval.evaluate_scenes(out, lambda rgb: np.ones(rgb.shape[:2], np.float32))
     assert everything["empty"]["empty_frames_with_leftovers"] == 1.0 and everything["empty"]["leftover"] == 1.0
     assert (tmp_path / "pred" / "wide").is_dir()
+
+
+def test_blobs_around_a_person_who_fills_the_frame_is_the_person_alone():
+    """A close-up covering the whole frame leaves no room for extra blobs: the mask is the person (the
+    QUN training batches met such frames)."""
+    full = np.ones((40, 30), np.float32)
+    assert np.array_equal(user_mask("blobs", full, np.random.default_rng(0)), full)

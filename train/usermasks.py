@@ -126,6 +126,8 @@ def _spots(m: np.ndarray, rng: np.random.Generator, inside: bool) -> np.ndarray:
     h = b - t
     pool = m if inside else dilate(m, 0.15 * h) & ~m
     ys, xs = np.nonzero(pool)
+    if ys.size == 0:  # a person filling the whole frame leaves no room for blobs around it
+        return np.zeros_like(m)
     spots = []
     for i in rng.integers(len(ys), size=int(rng.integers(2, 7))):
         ry, rx = h * rng.uniform(0.04, 0.2, 2) / 2
