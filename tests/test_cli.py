@@ -269,6 +269,9 @@ def test_eval(tmp_path, capsys):
     (tmp_path / "pred" / "2.png").unlink()
     assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt") == 1
     assert "missing prediction" in capsys.readouterr().err
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "pred" / "2.png")
+    assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt") == 1
+    assert "2.png: prediction is 30x20 but the reference alpha" in capsys.readouterr().err
 
 
 def without(monkeypatch, module: str) -> None:

@@ -46,17 +46,22 @@ def _score(pred: Path, gt: Path, score: Callable, label: str) -> tuple[dict[str,
 
     preds, gts = _alphas(pred), _alphas(gt)
     if not gts:
-        raise SemhmError(f"{gt}: holds no reference alphas")
+        raise SemhmError(f"{gt}: holds no reference alphas (give a folder of alpha images, or the scenes split with <subset>/alpha/)")
     rows, failed = {}, []
     for stem, g in progress(list(gts.items()), label):
         if stem not in preds:
             failed.append(f"{pred}/{stem}.*: missing prediction for {g}")
             continue
         try:
-            ref = load_mask(g)
-            rows[stem] = score(load_mask(preds[stem], ref.shape), ref)
+            ref, p = load_mask(g), load_mask(preds[stem])
         except ImageError as e:
             failed.append(str(e))
+            continue
+        if p.shape != ref.shape:
+            (h, w), (rh, rw) = p.shape, ref.shape
+            failed.append(f"{preds[stem]}: prediction is {w}x{h} but the reference alpha {g} is {rw}x{rh}; they must match")
+            continue
+        rows[stem] = score(p, ref)
     return rows, failed
 
 
