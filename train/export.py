@@ -98,7 +98,7 @@ def export(
             "range": [0, 1],
             "layout": "NCHW",
         },
-        **({"mpn_input": mpn_input} if mpn_input != "fixed" else {}),
+        "mpn_input": mpn_input,  # the manifest leaves out "fixed", its default
         "mpn_tta": tta,
         "qun_masks": qun_masks,
         "exported_from": {"run": str(run), "commit": git_commit(), "opset": OPSET, "torch": torch.__version__},

@@ -12,7 +12,7 @@ coarse masks, random flips and crops, all squeezed to 192x160.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -236,6 +236,12 @@ class Stage:
         return 0
 
 
+def real_share(frames: str, nf: int, nc: int) -> float:
+    """mpn: the share of a batch that is real coarse photos, for ``frames`` scenes (``REAL_SHARE``) or crops
+    (``nc`` coarse persons against ``nf`` fine ones, in proportion to their counts)."""
+    return REAL_SHARE if frames == "scenes" else nc / (nf + nc)
+
+
 class MPNStage(Stage):
     """Eq. 2 on fine composites and coarse photos, in proportion to their counts."""
 
@@ -248,17 +254,13 @@ class MPNStage(Stage):
         return net
 
     def n_coarse(self, n: int, nf: int, nc: int) -> int:
-        return round(n * (REAL_SHARE if self.a.frames == "scenes" else nc / (nf + nc)))
+        return round(n * real_share(self.a.frames, nf, nc))
 
     def batch(self, b: Batches, n: int, n_coarse: int) -> tuple[tuple, tuple]:
         frames = self.a.frames
         if frames == "mix":  # every other batch (at random) of each recipe, each with its own share of real photos
             frames = "scenes" if b.rng.random() < 0.5 else "crops"
-            n_coarse = (
-                0
-                if b.coarse is None
-                else MPNStage(replace(self.a, frames=frames), self.device).n_coarse(n, len(b.fine["alpha"]), len(b.coarse["mask"]))
-            )
+            n_coarse = 0 if b.coarse is None else round(n * real_share(frames, len(b.fine["alpha"]), len(b.coarse["mask"])))
         if frames == "scenes":
             hw = pp.budget_size(MPN_PIXELS, b.sampler(True).aspect())
             img, alpha = b.scene_batch(n - n_coarse, hw, with_coarse=b.coarse is not None)
