@@ -83,6 +83,38 @@ def test_stdin_to_stdout_pipe(tiny_weights, tmp_path):
     assert bad.returncode == 1 and bad.stdout == b"" and b"error: <stdin>: not an image" in bad.stderr
 
 
+def test_refine_reads_stdin_and_writes_stdout(tiny_weights, tmp_path):
+    """`semhm refine - --box ... -o -` and `--mask -`: the same bytes as the files; one stdin for both refused."""
+    data = (DATA / "photo.jpg").read_bytes()
+    w, h = Image.open(DATA / "photo.jpg").size
+    box = f"{w // 4},{h // 8},{3 * w // 4},{h - 1}"
+    r = cli("refine", "-", "--box", box, "-o", "-", "--model", tiny_weights, stdin=data)
+    assert r.returncode == 0, r.stderr.decode()
+    assert run("refine", DATA / "photo.jpg", "--box", box, "-o", tmp_path / "file.png", "--model", tiny_weights) == 0
+    assert (tmp_path / "file.png").read_bytes() == r.stdout
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 8 :, w // 4 : 3 * w // 4] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    piped = cli(
+        "refine",
+        DATA / "photo.jpg",
+        "--mask",
+        "-",
+        "-o",
+        tmp_path / "m.png",
+        "--model",
+        tiny_weights,
+        stdin=(tmp_path / "mask.png").read_bytes(),
+    )
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert run("refine", DATA / "photo.jpg", "--mask", tmp_path / "mask.png", "-o", tmp_path / "m2.png", "--model", tiny_weights) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "m.png")), np.asarray(Image.open(tmp_path / "m2.png")))
+    both = cli("refine", "-", "--mask", "-", "-o", "-", "--model", tiny_weights, stdin=data)
+    assert both.returncode == 1 and b"stdin holds one file" in both.stderr and b"Traceback" not in both.stderr
+    bad = cli("refine", "-", "--box", box, "-o", "-", "--model", tiny_weights, stdin=b"not an image")
+    assert bad.returncode == 1 and bad.stdout == b"" and b"error: <stdin>: " in bad.stderr and b"Traceback" not in bad.stderr
+
+
 def test_a_reader_that_goes_away_ends_quietly(tiny_weights):
     r = cli("matte", "-", "-o", "-", "--model", tiny_weights, stdin=(DATA / "photo.jpg").read_bytes(), shell_tail=" | head -c 100")
     assert len(r.stdout) == 100 and b"Traceback" not in r.stderr and b"Broken pipe" not in r.stderr

@@ -268,7 +268,8 @@ def test_eval(tmp_path, capsys):
     assert "SAD 0.00000  MSE 0.00000" in capsys.readouterr().out
     (tmp_path / "pred" / "2.png").unlink()
     assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt") == 1
-    assert "missing prediction" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "missing prediction" in err and err.endswith("eval: 2 scored, 1 failed\n") and "done" not in err  # counts come last
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "pred" / "2.png")
     assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt") == 1
     assert "2.png: prediction is 30x20 but the reference alpha" in capsys.readouterr().err

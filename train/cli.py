@@ -59,7 +59,7 @@ def run_build_val(args: argparse.Namespace) -> str:
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
-    from train.stages import FRAMES, TRAINING_STAGES, StageArgs
+    from train.stages import FRAMES, QUN_FG, TRAINING_STAGES, StageArgs
 
     defaults = StageArgs(stage="mpn", run="", config=DEFAULT_CONFIG)
     p.add_argument("--stage", required=True, choices=list(TRAINING_STAGES))
@@ -71,6 +71,9 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--frames", choices=FRAMES, default=defaults.frames, help="mpn, qun: scenes (any aspect, 0-4 persons, user masks) or crops"
     )
+    fg_help = "qun: MPN's mask input simulated or from the frozen MPN (--mpn-from)"
+    p.add_argument("--qun-fg", choices=QUN_FG, default=defaults.qun_fg, help=fg_help)
+    p.add_argument("--mpn-input", choices=MPN_INPUTS, default=defaults.mpn_input, help="qun, mrn: MPN's low-res input as exported")
     _qun_alias(p)
     for name in ("steps", "batch", "seed", "threads", "log_every", "save_every", "limit"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))

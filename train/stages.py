@@ -29,6 +29,7 @@ from train.checkpoints import load_stage
 FRAMES = ("scenes", "crops", "mix")  # mix (mpn): each batch one or the other, at random
 REAL_SHARE = 0.25  # mpn, frames scenes: share of each batch that is real coarse photos (the rest: scene frames)
 QUN_FRAME_PIXELS = 416 * 276  # qun: frames are made at about the validation composites' size, then shrunk
+QUN_FG = ("simulated", "mpn")  # qun: where MPN's mask input comes from (StageArgs.qun_fg)
 QUN_ONE_PERSON = 0.5  # qun: share of masks around one person of the frame (the rest: around all of them)
 
 
@@ -56,6 +57,10 @@ class StageArgs:
     mpn_tta: str = DEFAULT_TTA  # mrn, joint: MPN's masks as exported, see semhm_models.nets.graphs.MPN_TTA
     limit: int = 0  # use only the first N persons of each split (tests)
     frames: str = "scenes"  # mpn, qun: scenes (issue 13: any aspect, 0-4 persons, user masks) | crops (first recipe)
+    qun_fg: str = "simulated"  # qun, frames scenes: MPN's mask input simulated (degraded truth) | mpn (the frozen
+    # MPN of mpn_from, with mpn_tta: QUN learns how far to trust it)
+    mpn_input: str = "aspect"  # qun (frames scenes), mrn: the low resolution MPN and QUN see, as the weights will be
+    # exported (processing.lowres_size: aspect | fixed)
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -302,6 +307,12 @@ class QUNStage(Stage):
     name = "qun"
 
     def build(self) -> torch.nn.Module:
+        a = self.a
+        if a.qun_fg not in QUN_FG:
+            raise ValueError(f"--qun-fg {a.qun_fg!r}: choose {', '.join(QUN_FG)}")
+        if a.qun_fg == "mpn" and a.frames != "scenes":
+            raise ValueError("--qun-fg mpn needs --frames scenes")
+        self.mpn = MPNGraph(load_stage("mpn", a.mpn_from or a.run), a.mpn_tta).to(self.device) if a.qun_fg == "mpn" else None
         return QUNPair(QUN())
 
     def files(self, net: torch.nn.Module) -> dict[str, torch.nn.Module]:
@@ -318,7 +329,6 @@ class QUNStage(Stage):
     def _scene_batch(self, b: Batches, n: int) -> tuple[tuple, tuple]:
         sampler = b.sampler(False)
         aspect = sampler.aspect()
-        hw = pp.budget_size(MPN_PIXELS, aspect)
         imgs, targets, masks, alls = [], [], [], []
         while len(imgs) < n:
             image, alpha, _, persons = sampler.frame(QUN_FRAME_PIXELS, aspect)
@@ -332,12 +342,19 @@ class QUNStage(Stage):
                     target = one  # mostly in sight: one person to point at (else the frame's persons)
             _, mask = usermasks.random_user_mask(target, b.rng)
             imgs.append(image)
-            targets.append(pp.resize_plane(target, hw))
-            masks.append(pp.resize_plane(mask, hw))
-            alls.append(pp.resize_plane(alpha.astype(np.float32) / 255, hw))
-        img = resize_lr(b.tensor(np.stack(imgs)), hw)
-        x, x_, every = (b.tensor(np.clip(np.stack(v), 0, 1), 1.0) for v in (targets, masks, alls))
-        return (img, x, x_, degrade(every.cpu(), b.gen).to(self.device)), (x,)
+            targets.append(target)
+            masks.append(mask)
+            alls.append(alpha.astype(np.float32) / 255)
+        hw = pp.lowres_size(*imgs[0].shape[:2], self.a.mpn_input)  # what QUN sees at run time
+        full = b.tensor(np.stack(imgs))
+        img = resize_lr(full, hw)
+        x, x_, every = (b.tensor(np.clip(np.stack([pp.resize_plane(p, hw) for p in v]), 0, 1), 1.0) for v in (targets, masks, alls))
+        if self.mpn is None:
+            fg = degrade(every.cpu(), b.gen).to(self.device)
+        else:
+            with torch.no_grad():
+                fg = self.mpn(img)[1]
+        return (img, x, x_, fg), (x,)
 
     def loss(self, out, targets: tuple) -> torch.Tensor:
         if self.a.frames == "scenes":
@@ -361,7 +378,7 @@ class MRNStage(Stage):
         img, alpha, fg = b.fine_batch(n)
         img, alpha, fg = b.flip_crop([img, alpha, fg], 0.6, None)
         with torch.no_grad():
-            lhw = pp.lowres_size(*img.shape[-2:])
+            lhw = pp.lowres_size(*img.shape[-2:], self.a.mpn_input)
             lr_img = resize_lr(img, lhw)
             mask = fg_mask = self.mpn(lr_img)[1]
             if self.a.mrn_masks == "mix":  # MPN's errors are mostly semantic: MRN also needs masks whose

@@ -48,7 +48,7 @@ def _score(pred: Path, gt: Path, score: Callable, label: str) -> tuple[dict[str,
     if not gts:
         raise SemhmError(f"{gt}: holds no reference alphas (give a folder of alpha images, or the scenes split with <subset>/alpha/)")
     rows, failed = {}, []
-    for stem, g in progress(list(gts.items()), label):
+    for stem, g in progress(list(gts.items()), label, name=lambda item: item[0]):  # counts: run's last line
         if stem not in preds:
             failed.append(f"{pred}/{stem}.*: missing prediction for {g}")
             continue
@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         report = {"region": args.region, "count": len(rows), "mean": mean, "images": rows}
     for f in failed:
         print(f"error: {f}", file=sys.stderr)
+    print(f"eval: {report['count']} scored, {len(failed)} failed", file=sys.stderr)
     if not report["count"]:
         return 1
     if not subsets:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -12,12 +13,16 @@ from semhm_models.errors import SemhmError
 
 def add_parser(sub) -> None:
     r = sub.add_parser("refine", help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)")
-    r.add_argument("image")
+    r.add_argument("image", help="the photo; - reads it from stdin")
     what = r.add_mutually_exclusive_group(required=True)
-    what.add_argument("--mask", help="rough mask, same size as the image, white = person")
+    what.add_argument("--mask", help="rough mask, same size as the image, white = person; - reads it from stdin")
     what.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box around the person, in pixels")
     r.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="output file; its suffix (.png .webp .jpg .gif .tif) sets its format"
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file; its suffix (.png .webp .jpg .gif .tif) sets its format; - writes PNG to stdout",
     )
     common.add_output_args(r)
     common.add_model_args(r)
@@ -27,25 +32,44 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     fmt = common.output_format(args)
     options = common.runtime_options(args)
-    out = Path(args.output)
-    pil_format = common.file_format(out)
-    if out.is_dir():
-        raise SemhmError(f"{out}: is a folder; give a file name")
-    if out.resolve() in {Path(p).resolve() for p in (args.image, args.mask) if p}:
-        raise SemhmError(f"{out}: is an input file; choose another -o")
-    if out.exists() and not args.overwrite:
-        raise SemhmError(f"{out}: exists (use --overwrite)")
-    common.check_writable(out.parent)
+    if args.image == common.STDIO and args.mask == common.STDIO:
+        raise SemhmError("-: stdin holds one file; give the image or the mask as a file")
+    if args.output == common.STDIO:
+        if sys.stdout.isatty():
+            raise SemhmError("-o -: stdout is a terminal; redirect it to a file or a pipe")
+        out, pil_format = common.STDIO, "PNG"
+    else:
+        out = Path(args.output)
+        pil_format = common.file_format(out)
+        if out.is_dir():
+            raise SemhmError(f"{out}: is a folder; give a file name")
+        if out.resolve() in {Path(p).resolve() for p in (args.image, args.mask) if p and p != common.STDIO}:
+            raise SemhmError(f"{out}: is an input file; choose another -o")
+        if out.exists() and not args.overwrite:
+            raise SemhmError(f"{out}: exists (use --overwrite)")
+        common.check_writable(out.parent)
     fmt, bg = common.fit_format(fmt, args.bg, pil_format, out)
     from semhm_models.api import Matter, no_person_note
 
-    matte = Matter.from_pretrained(args.model, options)(args.image, coarse_mask=args.box or args.mask)
+    image, mask = (_stdin() if v == common.STDIO else v for v in (args.image, args.mask))
+    matte = Matter.from_pretrained(args.model, options)(image, coarse_mask=args.box or mask)
     common.write_file(common.encode(common.Renderer(fmt, bg, options.max_pixels)(matte), pil_format), out)
-    print(f"wrote {out}", file=sys.stderr)
+    if out != common.STDIO:
+        print(f"wrote {out}", file=sys.stderr)
     note = no_person_note([matte.person])  # MPN runs too; a QUN that takes its mask (fg_mask) picks the person from it
     if note:
-        print(f"warning: {args.image}: {note}", file=sys.stderr)
+        print(f"warning: {'<stdin>' if args.image == common.STDIO else args.image}: {note}", file=sys.stderr)
     return 0
+
+
+def _stdin() -> io.BytesIO:
+    """stdin's bytes as a file the library reads; errors name it <stdin>."""
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise SemhmError("<stdin>: empty input")
+    f = io.BytesIO(data)
+    f.name = "<stdin>"
+    return f
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
