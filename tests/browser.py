@@ -66,6 +66,9 @@ def refine_box_in_browser(url: str, image: Path, corners: list[tuple[float, floa
         img.wait_for(timeout=60_000)
         text = page.locator("#box_text textarea, #box_text input").first
         for k, (fx, fy) in enumerate(corners):
+            # the view is redrawn after each click: measure the new picture once it has loaded (before that its
+            # natural size is 0 and a click would land in the middle)
+            page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=img.element_handle())
             # where the picture is inside the element (object-fit: contain, never enlarged), as Gradio computes it
             shown = img.evaluate(
                 "e => { const r = e.getBoundingClientRect(), s = Math.min(r.width / e.naturalWidth, r.height / e.naturalHeight, 1);"

@@ -349,18 +349,22 @@ def test_sigint_in_a_real_batch_exits_130_with_no_temp_files(tiny_weights, photo
 
     src = tmp_path / "in"
     src.mkdir()
-    for i in range(8):
-        shutil.copy(photo, src / f"p{i}.jpg")
+    # two small photos, then large ones: the batch must outlast a test process that reads stderr late on a
+    # loaded machine (with eight small ones it once finished before the signal came)
+    Image.open(photo).resize((2000, 3000)).save(src / "big.jpg")
+    for i in range(32):
+        shutil.copy(photo if i < 2 else src / "big.jpg", src / f"p{i:02d}.jpg")
+    (src / "big.jpg").unlink()
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "semhm_models.cli", "matte", str(src), "-o", str(out), "--model", str(tiny_weights)]
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     for line in p.stderr:
-        if line.startswith("matte 2/8"):
+        if line.startswith("matte 2/32"):
             p.send_signal(signal.SIGINT)
             break
     rest = p.stderr.read()
     assert p.wait(timeout=60) == 130 and "interrupted" in rest and "Traceback" not in rest
-    assert no_temp_files(out) and len(list(out.iterdir())) < 8
+    assert no_temp_files(out) and len(list(out.iterdir())) < 32
 
 
 def test_refine_takes_a_box(tiny_weights, photo, tmp_path, capsys):
