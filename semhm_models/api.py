@@ -17,7 +17,7 @@ from semhm_models import processing as pp
 from semhm_models.chain import run_chain
 from semhm_models.contracts import QUN_FG_MASK, STAGES
 from semhm_models.errors import ImageError, NoPersonWarning
-from semhm_models.images import ImageLike, load_image, load_mask, load_rgb
+from semhm_models.images import ImageLike, load_image, load_mask, load_rgb, source_name
 from semhm_models.options import RuntimeOptions
 from semhm_models.runtime import CPU, create_session, mpn_mask_output, provider_list
 from semhm_models.weights import Weights, resolve
@@ -162,19 +162,21 @@ class Matter:
         EXIF orientation applied, and the input's own alpha bounds the result. ``coarse_mask``: the same
         kinds, the image's size, white = person (float arrays in [0, 1]); it goes through QUN, which picks
         the person it outlines out of MPN's mask, then MRN (the paper's refinement of coarse annotations).
-        A tuple or list (x0, y0, x1, y1) in pixels is a box around the person, refined as a filled
-        rectangle mask (clipped to the image).
+        A tuple, list or array (x0, y0, x1, y1) in pixels is a box around the person, refined as a filled
+        rectangle mask (clipped to the image). An 8-bit mask of only 0 and 1 is a label mask (1 = person).
 
         Raises ImageError (unreadable, corrupt, several frames, over ``max_pixels``, a float array with
-        NaN, inf or values outside [0, 1], a mask of another size); ValueError for a box that is not four
-        numbers overlapping the image."""
+        NaN, inf or values outside [0, 1], a mask of another size, an empty mask); ValueError for a box that
+        is not four numbers overlapping the image."""
         t: dict[str, float] = {}
         t0 = time.perf_counter()
         rgb, own_alpha = load_image(image, self.max_pixels)
-        if isinstance(coarse_mask, (tuple, list)):  # a box (x0, y0, x1, y1); no image comes as a list
-            mask = pp.box_mask(coarse_mask, rgb.shape[:2])
+        if isinstance(coarse_mask, (tuple, list)) or (isinstance(coarse_mask, np.ndarray) and coarse_mask.shape == (4,)):
+            mask = pp.box_mask(coarse_mask, rgb.shape[:2])  # a box (x0, y0, x1, y1); no image is a list or 4 numbers
         else:
             mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)
+            if mask is not None and not mask.any():
+                raise ImageError(f"{source_name(coarse_mask)}: the mask is empty (all black); white marks the person to refine")
         t["decode"] = time.perf_counter() - t0
         return self.matte_rgb(rgb, mask, t, own_alpha)
 

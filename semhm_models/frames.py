@@ -21,7 +21,7 @@ from semhm_models.options import DEFAULT_MAX_PIXELS
 ANIMATED = {
     "GIF": (".gif", {"disposal": 2, "optimize": False}),
     "WEBP": (".webp", {"lossless": True}),
-    "PNG": (".png", {"disposal": 1, "blend": 0}),
+    "PNG": (".png", {"disposal": 0, "blend": 0}),  # each frame replaces its region; dispose-to-background fails on L frames
     "TIFF": (".tif", {"compression": "tiff_adobe_deflate"}),
 }
 

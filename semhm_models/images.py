@@ -32,7 +32,8 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def _name(src: object) -> str:
+def source_name(src: object) -> str:
+    """How errors name an image source: its path, or its kind (<bytes>, <array>, <PIL image>, a file's name)."""
     if isinstance(src, (str, os.PathLike)):
         return str(src)
     if isinstance(src, (bytes, bytearray, memoryview)):
@@ -54,7 +55,7 @@ def open_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
     Raises ImageError naming the input: no such file, empty, not an image, truncated or corrupt, more
     pixels than ``max_pixels``, several frames (an animation or multi-page file: the library mattes one
     image), or an array of another shape, dtype or range."""
-    name = _name(src)
+    name = source_name(src)
     if isinstance(src, np.ndarray):
         a = array_to_uint8(src, name)
         _check_size(name, a.shape[1], a.shape[0], max_pixels)
@@ -180,7 +181,7 @@ def load_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np
     transparency), CMYK, 16-bit, float; an embedded ICC profile is converted to sRGB.
 
     Raises ImageError as :func:`open_image`."""
-    im = _to_srgb(_to_8bit(open_image(src, max_pixels), _name(src)))
+    im = _to_srgb(_to_8bit(open_image(src, max_pixels), source_name(src)))
     alpha = None
     if _has_alpha(im):
         im = im.convert("RGBA")
@@ -201,10 +202,11 @@ def load_rgb(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray
 def load_mask(src: ImageLike, size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A mask as float32 (H, W) in [0, 1] (white = person): a grayscale image (any bit depth), a colour
     image (its luminance), an image with transparency (its alpha), or an array as :func:`array_to_uint8`
-    (float arrays (H, W) or (H, W, 1) are kept at full precision). ``size``: the (H, W) it must have.
+    (float arrays (H, W) or (H, W, 1) are kept at full precision). An 8-bit mask holding only 0 and 1 is a
+    label mask (1 = person) and reads as 0 and 1, not as 1/255. ``size``: the (H, W) it must have.
 
     Raises ImageError as :func:`open_image`, and when the mask's size is not ``size``."""
-    name = _name(src)
+    name = source_name(src)
     if isinstance(src, np.ndarray) and np.issubdtype(src.dtype, np.floating) and (src.ndim == 2 or src.shape[2:] == (1,)):
         _check_size(name, src.shape[1], src.shape[0], max_pixels)
         m = _unit_floats(src.reshape(src.shape[:2]), name).astype(np.float32)
@@ -215,7 +217,8 @@ def load_mask(src: ImageLike, size: tuple[int, int] | None = None, max_pixels: i
         im = _to_8bit(im, name)
         if im.mode != "L":
             im = im.convert("L")
-        m = np.asarray(im, dtype=np.float32) / 255.0
+        m = np.asarray(im, dtype=np.float32)
+        m = m if m.max() == 1 else m / 255.0  # 0/1: a label mask
     if size is not None and m.shape != tuple(size):
         raise ImageError(f"{name}: mask is {m.shape[1]}x{m.shape[0]} but the image is {size[1]}x{size[0]}; they must match")
     return m

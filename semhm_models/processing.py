@@ -245,11 +245,12 @@ def box_mask(box: Box, hw: tuple[int, int]) -> np.ndarray:
         x0, y0, x1, y1 = (float(v) for v in box)
     except (TypeError, ValueError):
         raise ValueError(f"box {box!r}: expected four numbers (x0, y0, x1, y1) in pixels") from None
+    shown = ",".join(f"{v:g}" for v in (x0, y0, x1, y1))
     if not all(np.isfinite((x0, y0, x1, y1))) or x0 >= x1 or y0 >= y1:
-        raise ValueError(f"box {box!r}: expected x0 < x1 and y0 < y1, in pixels")
+        raise ValueError(f"box {shown}: expected x0 < x1 and y0 < y1, in pixels")
     c0, r0, c1, r1 = max(0, round(x0)), max(0, round(y0)), min(w, round(x1)), min(h, round(y1))
     if c0 >= c1 or r0 >= r1:
-        raise ValueError(f"box {box!r} lies outside the {w}x{h} image")
+        raise ValueError(f"box {shown} lies outside the {w}x{h} image")
     m = np.zeros((h, w), np.float32)
     m[r0:r1, c0:c1] = 1.0
     return m

@@ -116,6 +116,8 @@ def create_session(path: str, provider: str = "auto", threads: int | None = None
     got = sess.get_providers()[0]
     if wanted[0] != CPU and got == CPU:
         msg = f"{wanted[0]} does not work here; the session fell back to CPU (run `semhm doctor`)"
+        if provider != "auto" and wanted[0] not in ort.get_available_providers():  # a CPU-only onnxruntime, not a broken GPU
+            msg = f"{wanted[0]} is not in this onnxruntime ({', '.join(installed_ort()) or 'onnxruntime'}): pip install 'semhm[gpu]'"
         if provider in ("cuda", "tensorrt"):
             raise RuntimeSetupError(msg + ". Choose provider 'cpu' (--provider cpu) to run on the CPU on purpose.")
         warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)

@@ -209,6 +209,11 @@ def test_animations_keep_every_frame_their_kind_and_durations(tmp_path, capsys):
         assert coverage[0] < 0.02 and min(coverage[1:]) > 0.1, (name, coverage)  # frame 1 has no person; 2 and 3 do
         if fmt == "GIF":  # 1-bit transparency
             assert set(np.unique(np.concatenate([f[..., 3].ravel() for f, _ in frames]))) <= {0, 255}
+    alpha = tmp_path / "alpha"  # greyscale animations too, the same alpha frame by frame (lossless kinds)
+    assert run("matte", src, "-o", alpha, "--format", "alpha", "--model", BUNDLED, "--provider", "cpu") == 0
+    assert counts(capsys.readouterr().err) == (4, 4, 0, 0)
+    for name in ("anim.webp", "anim.png", "pages.tif"):
+        assert [f[..., 3].tolist() for f, _ in frames_of(out / name)] == [f[..., 0].tolist() for f, _ in frames_of(alpha / name)], name
 
 
 def test_animation_into_one_file_of_another_kind_or_refused(tiny_weights, tmp_path, capsys):

@@ -9,12 +9,16 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from semhm_models import Matter
 from semhm_models.cli import main
+
+BUNDLED = str(Path(__file__).resolve().parents[1] / "semhm_models" / "weights" / "default")
 
 
 def run(*args) -> int:
@@ -173,8 +177,9 @@ def test_refine(tiny_weights, photo, tmp_path, capsys):
     out = tmp_path / "refined.png"
     assert run("refine", photo, "--mask", tmp_path / "mask.png", "-o", out, "--model", tiny_weights, "--format", "alpha") == 0
     assert np.asarray(Image.open(out)).shape == (205, 137)
-    assert run("refine", photo, "--mask", tmp_path / "mask.png", "-o", out, "--model", tiny_weights) == 1
-    assert "exists" in capsys.readouterr().err
+    before = out.read_bytes()
+    assert run("refine", photo, "--mask", tmp_path / "mask.png", "-o", out, "--model", tiny_weights) == 0  # a rerun, as matte's
+    assert f"skipped: {out} exists (use --overwrite)" in capsys.readouterr().err and out.read_bytes() == before
     assert run("refine", photo, "--mask", tmp_path / "mask.png", "-o", photo, "--model", tiny_weights, "--overwrite") == 1
     assert "is an input file" in capsys.readouterr().err
     Image.fromarray(mask[:100]).save(tmp_path / "short.png")
@@ -183,6 +188,39 @@ def test_refine(tiny_weights, photo, tmp_path, capsys):
     assert run("refine", photo, "--mask", tmp_path / "mask.png", "-o", tmp_path / "r.webp", "--model", tiny_weights) == 0
     with Image.open(tmp_path / "r.webp") as im:
         assert im.format == "WEBP" and im.mode == "RGBA"
+
+
+def test_refine_label_masks_empty_masks_and_empty_mattes(tiny_weights, photo, tmp_path, capsys):
+    """A 0/1 label mask refines as its 0/255 twin; an all-black mask is refused naming the file; a box with no
+    person in it is written with a warning that the matte is empty, before the "wrote" line."""
+    mask = np.zeros((205, 137), np.uint8)
+    mask[40:180, 30:110] = 1
+    Image.fromarray(mask).save(tmp_path / "labels.png")
+    Image.fromarray(mask * 255).save(tmp_path / "white.png")
+    common = ["--model", tiny_weights, "--format", "alpha"]
+    assert run("refine", photo, "--mask", tmp_path / "labels.png", "-o", tmp_path / "a.png", *common) == 0
+    assert run("refine", photo, "--mask", tmp_path / "white.png", "-o", tmp_path / "b.png", *common) == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    Image.fromarray(np.zeros_like(mask)).save(tmp_path / "black.png")
+    capsys.readouterr()
+    assert run("refine", photo, "--mask", tmp_path / "black.png", "-o", tmp_path / "c.png", *common) == 1
+    assert f"error: {tmp_path / 'black.png'}: the mask is empty (all black)" in capsys.readouterr().err
+    assert not (tmp_path / "c.png").exists()
+    m = Matter.from_pretrained(str(tiny_weights), provider="cpu")
+    box = m(photo, coarse_mask=np.array([30, 40, 110, 180]))  # a box as an array, as a tuple
+    assert np.array_equal(box.alpha, m(photo, coarse_mask=(30, 40, 110, 180)).alpha)
+    with pytest.raises(ValueError, match=r"box 300,20,400,180 lies outside the 137x205 image"):
+        m(photo, coarse_mask=(300, 20, 400, 180.0))
+
+
+def test_refine_warns_when_nothing_is_left_inside_the_box(tmp_path, capsys):
+    """With the bundled weights on a real photo (the person in columns 55-130): a box over the background in
+    its top-left corner comes back empty, said before "wrote"."""
+    photo, out = Path(__file__).parent / "data" / "photo.jpg", tmp_path / "corner.png"
+    assert run("refine", photo, "--box", "0,0,40,40", "-o", out, "--model", BUNDLED, "--format", "alpha") == 0
+    err = capsys.readouterr().err
+    assert np.asarray(Image.open(out)).max() < 128
+    assert err.index(f"warning: {photo}: the refined matte is empty: no person inside the box") < err.index(f"wrote {out}")
 
 
 def read_only_folder(tmp_path):

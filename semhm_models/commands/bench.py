@@ -180,12 +180,13 @@ def size(v: str) -> tuple[int, int]:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--provider", action="append", default=None, choices=PROVIDER_CHOICES[1:], help="repeatable; default: cpu, plus cuda")
+    where = "repeatable (default: cpu, and cuda where onnxruntime has it)"
+    p.add_argument("--provider", action="append", default=None, choices=PROVIDER_CHOICES[1:], help=where)
     p.add_argument("--size", action="append", type=size, default=None, help="WxH, repeatable (default: 512x512 .. 3840x2160)")
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--model", default=None)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=10, help="timed runs per row; medians are reported (default: 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default: 2)")
+    p.add_argument("--model", default=None, help="weights folder or Hub repo id (default: the bundled weights)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: $SEMHM_THREADS, else all cores)")
     p.add_argument("--precision", action="append", default=None, choices=PRECISION_CHOICES, help="repeatable; default: auto")
     p.add_argument(
         "--mrn-side",
@@ -193,15 +194,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
         type=max_side,
         default=None,
         metavar="N|none",
-        help=f"repeatable: MRN's longest side (none: full size, as before the guided filter); default: none and {DEFAULT_MRN_SIDE}, "
-        "the old rows next to the new",
+        help=f"repeatable: MRN's longest side in pixels, or none for MRN at full size (default: both none and {DEFAULT_MRN_SIDE}, "
+        "one row each, to compare)",
     )
     p.add_argument("--json", default=None, help="write the report here too")
     p.add_argument("--one", type=size, default=None, help=argparse.SUPPRESS)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="latency per stage and peak memory at 512x512 .. 3840x2160", description=__doc__)
+    p = sub.add_parser("bench", help="latency per stage and peak memory at 512x512 .. 3840x2160", description=__doc__.split(": ", 1)[1])
     add_args(p)
     p.set_defaults(run=run)
 

@@ -51,7 +51,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help=f"longest side MRN's network runs at, at least 32; above it a guided filter brings the matte up to full size with "
         f"the photo's edges (default: {DEFAULT_MRN_SIDE}; none: MRN at full size, slower and memory-hungry on large photos)",
     )
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images with more pixels (decompression bombs)")
+    bombs = f"refuse images with more pixels, as possible decompression bombs (default: {DEFAULT_MAX_PIXELS:,})"
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=bombs)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: $SEMHM_THREADS, else all cores)")
     p.add_argument(
         "--precision", default="auto", choices=PRECISION_CHOICES, help="weights: auto (fp16 on a GPU where the weights have it), fp32, fp16"

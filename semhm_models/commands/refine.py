@@ -12,8 +12,14 @@ from semhm_models.errors import SemhmError
 
 
 def add_parser(sub) -> None:
-    r = sub.add_parser("refine", help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)")
-    r.add_argument("image", help="the photo; - reads it from stdin")
+    r = sub.add_parser(
+        "refine",
+        help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)",
+        description="Refine a rough selection into a matte: the mask or box says which person and roughly where, the "
+        "photo decides the edge. Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of "
+        "only 0 and 1 is read as a label mask (1 = person).",
+    )
+    r.add_argument("image", metavar="IMAGE", help="the photo; - reads it from stdin")
     what = r.add_mutually_exclusive_group(required=True)
     what.add_argument("--mask", help="rough mask, same size as the image, white = person; - reads it from stdin")
     what.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box around the person, in pixels")
@@ -45,20 +51,24 @@ def run(args: argparse.Namespace) -> int:
             raise SemhmError(f"{out}: is a folder; give a file name")
         if out.resolve() in {Path(p).resolve() for p in (args.image, args.mask) if p and p != common.STDIO}:
             raise SemhmError(f"{out}: is an input file; choose another -o")
-        if out.exists() and not args.overwrite:
-            raise SemhmError(f"{out}: exists (use --overwrite)")
+        if out.exists() and not args.overwrite:  # as `semhm matte` does: a rerun leaves finished work alone
+            print(f"skipped: {out} exists (use --overwrite)", file=sys.stderr)
+            return 0
         common.check_writable(out.parent)
     fmt, bg = common.fit_format(fmt, args.bg, pil_format, out)
     from semhm_models.api import Matter, no_person_note
 
     image, mask = (_stdin() if v == common.STDIO else v for v in (args.image, args.mask))
     matte = Matter.from_pretrained(args.model, options)(image, coarse_mask=args.box or mask)
+    if matte.alpha.max() < 0.5:
+        note = f"the refined matte is empty: no person inside the {'box' if args.box else 'mask'}"
+    else:  # MPN runs too; a QUN that takes its mask (fg_mask) picks the person from it
+        note = no_person_note([matte.person])
+    if note:
+        print(f"warning: {'<stdin>' if args.image == common.STDIO else args.image}: {note}", file=sys.stderr)
     common.write_file(common.encode(common.Renderer(fmt, bg, options.max_pixels)(matte), pil_format), out)
     if out != common.STDIO:
         print(f"wrote {out}", file=sys.stderr)
-    note = no_person_note([matte.person])  # MPN runs too; a QUN that takes its mask (fg_mask) picks the person from it
-    if note:
-        print(f"warning: {'<stdin>' if args.image == common.STDIO else args.image}: {note}", file=sys.stderr)
     return 0
 
 
