@@ -32,6 +32,9 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
+ONE_FRAME = "give one frame (`semhm matte` mattes every frame; in Python, Image.seek(i) then copy() picks one)"
+
+
 def source_name(src: object) -> str:
     """How errors name an image source: its path, or its kind (<bytes>, <array>, <PIL image>, a file's name)."""
     if isinstance(src, (str, os.PathLike)):
@@ -87,7 +90,7 @@ def open_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
     _check_size(name, w, h, max_pixels)
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
-        raise ImageError(f"{name}: {frames} frames (an animation or a multi-page file); give one frame, e.g. im.seek(i); im.copy()")
+        raise ImageError(f"{name}: {frames} frames (an animation or a multi-page file); {ONE_FRAME}")
     try:
         im.load()
         im = ImageOps.exif_transpose(im)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -308,6 +309,9 @@ def test_eval(tmp_path, capsys):
     assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt") == 1
     err = capsys.readouterr().err
     assert "missing prediction" in err and err.endswith("eval: 2 scored, 1 failed\n") and "done" not in err  # counts come last
+    assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--json", tmp_path / "m2.json") == 1
+    report = json.loads((tmp_path / "m2.json").read_text())
+    assert report["count"] == 2 and len(report["failed"]) == 1 and "missing prediction" in report["failed"][0]
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "pred" / "2.png")
     assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt") == 1
     assert "2.png: prediction is 30x20 but the reference alpha" in capsys.readouterr().err

@@ -93,13 +93,14 @@ def run(args: argparse.Namespace) -> int:
         rows, failed = _score(pred, gt, score, "eval")
         mean = {k: float(np.mean([r[k] for r in rows.values()])) for k in ("sad", "mse", "grad", "conn")} if rows else {}
         report = {"region": args.region, "count": len(rows), "mean": mean, "images": rows}
+    report["failed"] = failed
     for f in failed:
         print(f"error: {f}", file=sys.stderr)
     print(f"eval: {report['count']} scored, {len(failed)} failed", file=sys.stderr)
     if not report["count"]:
         return 1
     if not subsets:
-        print(f"{report['count']} images, region={args.region}, errors per pixel:")
+        print(f"{report['count']} image{'s' if report['count'] != 1 else ''}, region={args.region}, errors per pixel:")
         print("  " + "  ".join(f"{k.upper()} {v:.5f}" for k, v in report["mean"].items()))
     if args.json:
         from semhm_models.commands.common import write_file

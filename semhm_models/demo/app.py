@@ -40,7 +40,7 @@ from PIL import Image, ImageFilter, UnidentifiedImageError  # noqa: E402
 from semhm_models import Matter, SemhmError  # noqa: E402
 from semhm_models import processing as pp  # noqa: E402
 from semhm_models.api import no_person_note  # noqa: E402
-from semhm_models.images import load_image, load_mask, load_rgb  # noqa: E402
+from semhm_models.images import ONE_FRAME, load_image, load_mask, load_rgb  # noqa: E402
 from semhm_models.options import PROVIDER_CHOICES, RuntimeOptions  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -383,7 +383,7 @@ def _user_message(e: Exception, *files: str | None) -> str:
     for f in sorted(filter(None, files), key=len, reverse=True):
         msg = msg.replace(str(f), Path(f).name)
     # the library's advice for programmers (seek a frame) means nothing on a web page
-    return msg.replace("give one frame, e.g. im.seek(i); im.copy()", "upload a single-frame image (`semhm matte` mattes every frame)")
+    return msg.replace(ONE_FRAME, "upload a single-frame image (`semhm matte` mattes every frame)")
 
 
 CSS = """
