@@ -256,18 +256,22 @@ def run(args: argparse.Namespace) -> int:
 
         matter = Matter.from_pretrained(args.model, options)
         provider = matter.provider
-        for inp, dst in progress(jobs, "matte", name=lambda job: _name(job[0])):
-            try:
-                with no_person_notes() as notes:
-                    data = producer(matter, inp)
-                write_file(data, dst)
-                batch.written += 1
-                for note in notes:
-                    batch.warn(_name(inp), note)
-            except BrokenPipeError:
-                raise  # stdout's reader went away: end quietly (cli.main)
-            except (SemhmError, OSError, ValueError) as e:
-                batch.fail(_message(inp, e))
+        try:
+            for inp, dst in progress(jobs, "matte", name=lambda job: _name(job[0])):
+                try:
+                    with no_person_notes() as notes:
+                        data = producer(matter, inp)
+                    write_file(data, dst)
+                    batch.written += 1
+                    for note in notes:
+                        batch.warn(_name(inp), note)
+                except BrokenPipeError:
+                    raise  # stdout's reader went away: end quietly (cli.main)
+                except (SemhmError, OSError, ValueError) as e:
+                    batch.fail(_message(inp, e))
+        except KeyboardInterrupt:  # Ctrl-C: what was finished, then cli.main says "interrupted" (exit 130)
+            print(batch.summary(where, provider), file=sys.stderr)
+            raise
     print(batch.summary(where, provider), file=sys.stderr)
     return 1 if batch.failed else 0
 
