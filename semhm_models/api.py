@@ -79,6 +79,9 @@ class Matte:
         return pp.composite(self.alpha, self.foreground, load_rgb(background))
 
 
+LABEL_ONE = np.float32(1) / np.float32(255)  # how load_mask reads the value 1 of an 8-bit mask
+
+
 def no_person_note(scores: Sequence[float]) -> str | None:
     """What to tell a user when MPN found no person: ``scores`` are ``Matte.person`` of one photo, or of an
     animation's frames. None when every one is at least ``processing.NO_PERSON``; else e.g. "no person found
@@ -177,6 +180,8 @@ class Matter:
             mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)
             if mask is not None and not mask.any():
                 raise ImageError(f"{source_name(coarse_mask)}: the mask is empty (all black); white marks the person to refine")
+            if mask is not None and mask.max() == LABEL_ONE:  # an 8-bit label mask, 1 = person: not a 1/255 grey
+                mask = (mask > 0).astype(np.float32)
         t["decode"] = time.perf_counter() - t0
         return self.matte_rgb(rgb, mask, t, own_alpha)
 

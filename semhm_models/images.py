@@ -205,8 +205,7 @@ def load_rgb(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray
 def load_mask(src: ImageLike, size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A mask as float32 (H, W) in [0, 1] (white = person): a grayscale image (any bit depth), a colour
     image (its luminance), an image with transparency (its alpha), or an array as :func:`array_to_uint8`
-    (float arrays (H, W) or (H, W, 1) are kept at full precision). An 8-bit mask holding only 0 and 1 is a
-    label mask (1 = person) and reads as 0 and 1, not as 1/255. ``size``: the (H, W) it must have.
+    (float arrays (H, W) or (H, W, 1) are kept at full precision). ``size``: the (H, W) it must have.
 
     Raises ImageError as :func:`open_image`, and when the mask's size is not ``size``."""
     name = source_name(src)
@@ -220,8 +219,7 @@ def load_mask(src: ImageLike, size: tuple[int, int] | None = None, max_pixels: i
         im = _to_8bit(im, name)
         if im.mode != "L":
             im = im.convert("L")
-        m = np.asarray(im, dtype=np.float32)
-        m = m if m.max() == 1 else m / 255.0  # 0/1: a label mask
+        m = np.asarray(im, dtype=np.float32) / 255.0
     if size is not None and m.shape != tuple(size):
         raise ImageError(f"{name}: mask is {m.shape[1]}x{m.shape[0]} but the image is {size[1]}x{size[0]}; they must match")
     return m

@@ -318,6 +318,17 @@ def test_eval(tmp_path, capsys):
     assert "2.png: prediction is 30x20 but the reference alpha" in capsys.readouterr().err
 
 
+def test_eval_reads_faint_predictions_as_they_are(tmp_path, capsys):
+    """A prediction whose brightest pixel is 1 (of 255) is 1/255 there, not a 0/1 label mask: only refine's
+    coarse masks are read as labels."""
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    Image.fromarray(np.zeros((40, 30), np.uint8)).save(tmp_path / "gt" / "e.png")
+    Image.fromarray(np.ones((40, 30), np.uint8)).save(tmp_path / "pred" / "e.png")
+    assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--json", tmp_path / "m.json") == 0
+    assert json.loads((tmp_path / "m.json").read_text())["mean"]["sad"] == pytest.approx(1 / 255, rel=1e-4)
+
+
 def without(monkeypatch, module: str) -> None:
     """Pretend ``module`` is not installed."""
     find_spec = importlib.util.find_spec
