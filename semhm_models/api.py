@@ -178,9 +178,10 @@ class Matter:
             mask = pp.box_mask(coarse_mask, rgb.shape[:2])  # a box (x0, y0, x1, y1); no image is a list or 4 numbers
         else:
             mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)
-            if mask is not None and not mask.any():
+            top = None if mask is None else mask.max()
+            if top == 0:
                 raise ImageError(f"{source_name(coarse_mask)}: the mask is empty (all black); white marks the person to refine")
-            if mask is not None and mask.max() == LABEL_ONE:  # an 8-bit label mask, 1 = person: not a 1/255 grey
+            if top == LABEL_ONE:  # an 8-bit label mask, 1 = person: not a 1/255 grey
                 mask = (mask > 0).astype(np.float32)
         t["decode"] = time.perf_counter() - t0
         return self.matte_rgb(rgb, mask, t, own_alpha)

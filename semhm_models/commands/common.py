@@ -20,6 +20,7 @@ FILE_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG",
 KEEPS_ALPHA = ("PNG", "WEBP", "GIF", "TIFF")  # GIF: 1-bit
 SAVE_OPTIONS = {"WEBP": {"lossless": True}, "JPEG": {"quality": 95}, "TIFF": {"compression": "tiff_adobe_deflate"}}
 STDIO = "-"
+STDIN_NAME = "<stdin>"  # how messages name stdin
 
 
 def max_side(v: str) -> int | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from semhm_models.commands.common import (
+    STDIN_NAME,
     STDIO,
     Renderer,
     add_model_args,
@@ -28,8 +29,6 @@ from semhm_models.commands.common import (
 )
 from semhm_models.errors import ImageError, SemhmError, no_person_notes
 from semhm_models.frames import ANIMATED, encode_frames, probe, read_frames
-
-STDIN_NAME = "<stdin>"
 
 
 def add_parser(sub) -> None:

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     else:  # MPN runs too; a QUN that takes its mask (fg_mask) picks the person from it
         note = no_person_note([matte.person])
     if note:
-        print(f"warning: {'<stdin>' if args.image == common.STDIO else args.image}: {note}", file=sys.stderr)
+        print(f"warning: {common.STDIN_NAME if args.image == common.STDIO else args.image}: {note}", file=sys.stderr)
     common.write_file(common.encode(common.Renderer(fmt, bg, options.max_pixels)(matte), pil_format), out)
     if out != common.STDIO:
         print(f"wrote {out}", file=sys.stderr)
@@ -76,9 +76,9 @@ def _stdin() -> io.BytesIO:
     """stdin's bytes as a file the library reads; errors name it <stdin>."""
     data = sys.stdin.buffer.read()
     if not data:
-        raise SemhmError("<stdin>: empty input")
+        raise SemhmError(f"{common.STDIN_NAME}: empty input")
     f = io.BytesIO(data)
-    f.name = "<stdin>"
+    f.name = common.STDIN_NAME
     return f
 
 
