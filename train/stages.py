@@ -329,7 +329,7 @@ class QUNStage(Stage):
     def _scene_batch(self, b: Batches, n: int) -> tuple[tuple, tuple]:
         sampler = b.sampler(False)
         aspect = sampler.aspect()
-        imgs, targets, masks, alls = [], [], [], []
+        imgs, targets, masks, alphas = [], [], [], []
         while len(imgs) < n:
             image, alpha, _, persons = sampler.frame(QUN_FRAME_PIXELS, aspect)
             if not persons or alpha.max() < 128:
@@ -337,20 +337,24 @@ class QUNStage(Stage):
             target = alpha.astype(np.float32) / 255
             if len(persons) > 1 and b.rng.random() < QUN_ONE_PERSON:
                 k = int(b.rng.integers(len(persons)))
-                one = scenes.visible(persons)[k]
+                one = scenes.visible(persons[k:])[0]  # only those in front of it hide it
                 if (one > 0.5).mean() > 0.005 and (one > 0.5).sum() > 0.5 * (persons[k] > 127).sum():
                     target = one  # mostly in sight: one person to point at (else the frame's persons)
             _, mask = usermasks.random_user_mask(target, b.rng)
             imgs.append(image)
             targets.append(target)
             masks.append(mask)
-            alls.append(alpha.astype(np.float32) / 255)
+            alphas.append(alpha)
         hw = pp.lowres_size(*imgs[0].shape[:2], self.a.mpn_input)  # what QUN sees at run time
         full = b.tensor(np.stack(imgs))
         img = resize_lr(full, hw)
-        x, x_, every = (b.tensor(np.clip(np.stack([pp.resize_plane(p, hw) for p in v]), 0, 1), 1.0) for v in (targets, masks, alls))
-        if self.mpn is None:
-            fg = degrade(every.cpu(), b.gen).to(self.device)
+
+        def planes(v: list[np.ndarray]) -> torch.Tensor:  # float32 (H, W) in [0, 1] -> (n, 1, h, w) at QUN's size
+            return b.tensor(np.clip(np.stack([pp.resize_plane(p, hw) for p in v]), 0, 1), 1.0)
+
+        x, x_ = planes(targets), planes(masks)
+        if self.mpn is None:  # the paper's degradations of the frame's alpha (every person in it)
+            fg = degrade(planes([a.astype(np.float32) / 255 for a in alphas]).cpu(), b.gen).to(self.device)
         else:
             with torch.no_grad():
                 fg = self.mpn(img)[1]
