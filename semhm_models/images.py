@@ -204,7 +204,8 @@ def load_rgb(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray
 
 def load_mask(src: ImageLike, size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A mask as float32 (H, W) in [0, 1] (white = person): a grayscale image (any bit depth), a colour
-    image (its luminance), an image with transparency (its alpha), or an array as :func:`array_to_uint8`
+    image (its luminance), an image with transparency (its alpha; an alpha opaque everywhere is ignored), or
+    an array as :func:`array_to_uint8`
     (float arrays (H, W) or (H, W, 1) are kept at full precision). ``size``: the (H, W) it must have.
 
     Raises ImageError as :func:`open_image`, and when the mask's size is not ``size``."""
@@ -215,7 +216,9 @@ def load_mask(src: ImageLike, size: tuple[int, int] | None = None, max_pixels: i
     else:
         im = open_image(src, max_pixels)
         if _has_alpha(im):
-            im = im.convert("RGBA").getchannel("A")
+            a = im.convert("RGBA").getchannel("A")
+            if a.getextrema()[0] < 255:  # an opaque alpha says nothing (as in load_image): then the grey levels are the mask
+                im = a
         im = _to_8bit(im, name)
         if im.mode != "L":
             im = im.convert("L")

@@ -117,7 +117,10 @@ def create_session(path: str, provider: str = "auto", threads: int | None = None
     if wanted[0] != CPU and got == CPU:
         msg = f"{wanted[0]} does not work here; the session fell back to CPU (run `semhm doctor`)"
         if provider != "auto" and wanted[0] not in ort.get_available_providers():  # a CPU-only onnxruntime, not a broken GPU
-            msg = f"{wanted[0]} is not in this onnxruntime ({', '.join(installed_ort()) or 'onnxruntime'}): pip install 'semhm[gpu]'"
+            msg = (
+                f"{wanted[0]} is not in this onnxruntime ({', '.join(installed_ort()) or 'onnxruntime'}): install onnxruntime-gpu "
+                "in its place (pip uninstall onnxruntime, then pip install 'semhm[gpu]', or -e '.[gpu]' in a checkout)"
+            )
         if provider in ("cuda", "tensorrt"):
             raise RuntimeSetupError(msg + ". Choose provider 'cpu' (--provider cpu) to run on the CPU on purpose.")
         warnings.warn("semhm: " + msg, RuntimeWarning, stacklevel=2)

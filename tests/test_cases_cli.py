@@ -115,6 +115,19 @@ def test_refine_reads_stdin_and_writes_stdout(tiny_weights, tmp_path):
     assert bad.returncode == 1 and bad.stdout == b"" and b"error: <stdin>: " in bad.stderr and b"Traceback" not in bad.stderr
 
 
+def test_a_terminal_on_stdin_is_refused_not_waited_on(tiny_weights, tmp_path):
+    """`-` with stdin a terminal (a real pseudo-terminal here): nothing would ever come, so it is refused."""
+    master, slave = os.openpty()
+    try:
+        for args in (("matte", "-", "-o", tmp_path / "a.png"), ("refine", "-", "--box", "1,1,9,9", "-o", tmp_path / "b.png")):
+            cmd = [sys.executable, "-m", "semhm_models.cli", *map(str, args), "--model", str(tiny_weights)]
+            r = subprocess.run(cmd, stdin=slave, capture_output=True, timeout=60)
+            assert r.returncode == 1 and b"error: -: stdin is a terminal" in r.stderr, r.stderr
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_a_reader_that_goes_away_ends_quietly(tiny_weights):
     r = cli("matte", "-", "-o", "-", "--model", tiny_weights, stdin=(DATA / "photo.jpg").read_bytes(), shell_tail=" | head -c 100")
     assert len(r.stdout) == 100 and b"Traceback" not in r.stderr and b"Broken pipe" not in r.stderr

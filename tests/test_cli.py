@@ -203,6 +203,14 @@ def test_refine_label_masks_empty_masks_and_empty_mattes(tiny_weights, photo, tm
     assert run("refine", photo, "--mask", tmp_path / "labels.png", "-o", tmp_path / "a.png", *common) == 0
     assert run("refine", photo, "--mask", tmp_path / "white.png", "-o", tmp_path / "b.png", *common) == 0
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    Image.fromarray(mask * 255).convert("RGBA").save(tmp_path / "opaque.png")  # alpha 255 everywhere: the grey levels count
+    assert run("refine", photo, "--mask", tmp_path / "opaque.png", "-o", tmp_path / "o.png", *common) == 0
+    assert (tmp_path / "o.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    capsys.readouterr()
+    assert run("refine", tmp_path / "nosuch.jpg", "--box", "1,1,9,9", "-o", tmp_path / "b.png", *common) == 1  # not "skipped: exists"
+    assert run("refine", photo, "--mask", tmp_path / "nosuch.png", "-o", tmp_path / "b.png", *common) == 1
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'nosuch.jpg'}: no such file" in err and f"error: {tmp_path / 'nosuch.png'}: no such file" in err
     Image.fromarray(np.zeros_like(mask)).save(tmp_path / "black.png")
     capsys.readouterr()
     assert run("refine", photo, "--mask", tmp_path / "black.png", "-o", tmp_path / "c.png", *common) == 1
@@ -313,6 +321,10 @@ def test_eval(tmp_path, capsys):
     assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--json", tmp_path / "m2.json") == 1
     report = json.loads((tmp_path / "m2.json").read_text())
     assert report["count"] == 2 and len(report["failed"]) == 1 and "missing prediction" in report["failed"][0]
+    (tmp_path / "none").mkdir()  # nothing scored: the report with its failures is still written
+    assert run("eval", "--pred", tmp_path / "none", "--gt", tmp_path / "gt", "--json", tmp_path / "m3.json") == 1
+    report = json.loads((tmp_path / "m3.json").read_text())
+    assert report["count"] == 0 and len(report["failed"]) == 3
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "pred" / "2.png")
     assert run("eval", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt") == 1
     assert "2.png: prediction is 30x20 but the reference alpha" in capsys.readouterr().err

@@ -140,6 +140,13 @@ def encode(im, pil_format: str) -> bytes:
     return buf.getvalue()
 
 
+def stdin_bytes() -> bytes:
+    """All of stdin ("-" as an input); SemhmError when it is a terminal, where nothing would ever come."""
+    if sys.stdin.isatty():
+        raise SemhmError("-: stdin is a terminal; pipe or redirect a file into it")
+    return sys.stdin.buffer.read()
+
+
 def write_file(data: bytes, out: str | Path) -> None:
     """Write ``data`` to ``out`` atomically: a temporary file created exclusively (unpredictable name, links
     not followed) in the target's folder, written, synced, then renamed over ``out``. On any failure,

@@ -97,16 +97,14 @@ def run(args: argparse.Namespace) -> int:
     for f in failed:
         print(f"error: {f}", file=sys.stderr)
     print(f"eval: {report['count']} scored, {len(failed)} failed", file=sys.stderr)
-    if not report["count"]:
-        return 1
-    if not subsets:
+    if not subsets and report["count"]:
         print(f"{report['count']} image{'s' if report['count'] != 1 else ''}, region={args.region}, errors per pixel:")
         print("  " + "  ".join(f"{k.upper()} {v:.5f}" for k, v in report["mean"].items()))
     if args.json:
         from semhm_models.commands.common import write_file
 
-        write_file((json.dumps(report, indent=1) + "\n").encode(), args.json)
-    return 1 if failed else 0
+        write_file((json.dumps(report, indent=1) + "\n").encode(), args.json)  # with its failures, even when none scored
+    return 1 if failed or not report["count"] else 0
 
 
 def _scenes(pred: Path, gt: Path, subsets: list[str]) -> tuple[dict, list[str]]:

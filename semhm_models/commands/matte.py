@@ -25,6 +25,7 @@ from semhm_models.commands.common import (
     names_a_file,
     output_format,
     runtime_options,
+    stdin_bytes,
     write_file,
 )
 from semhm_models.errors import ImageError, SemhmError, no_person_notes
@@ -236,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     still = file_format(out) if to_file else "PNG"
     folder = None if args.output == STDIO or to_file else out
     batch = Batch()
-    stdin = sys.stdin.buffer.read() if STDIO in args.inputs else None
+    stdin = stdin_bytes() if STDIO in args.inputs else None
     items = expand_inputs(args.inputs, args.recursive, folder.resolve() if folder else None, batch, stdin)
     if folder is None and (len(args.inputs) > 1 or len(items) > 1 or any(Path(s).is_dir() for s in args.inputs if s != STDIO)):
         raise SemhmError(f"-o {args.output}: one output file for several inputs; give a folder instead")

@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     options = common.runtime_options(args)
     if args.image == common.STDIO and args.mask == common.STDIO:
         raise SemhmError("-: stdin holds one file; give the image or the mask as a file")
+    for p in (args.image, args.mask):  # before any skip: a mistyped input is an error, not "exists"
+        if p and p != common.STDIO and not Path(p).is_file():
+            raise SemhmError(f"{p}: no such file")
     if args.output == common.STDIO:
         if sys.stdout.isatty():
             raise SemhmError("-o -: stdout is a terminal; redirect it to a file or a pipe")
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _stdin() -> io.BytesIO:
     """stdin's bytes as a file the library reads; errors name it <stdin>."""
-    data = sys.stdin.buffer.read()
+    data = common.stdin_bytes()
     if not data:
         raise SemhmError(f"{common.STDIN_NAME}: empty input")
     f = io.BytesIO(data)
