@@ -204,9 +204,9 @@ class Matter:
                 raise ImageError(f"{name} is {plane.shape[-1]}x{plane.shape[0]} but the image is {w}x{h}; they must match")
         t0 = time.perf_counter()
         lhw = pp.lowres_size(h, w, self.mpn_input)
-        lr = pp.lowres(rgb, lhw)
         work = pp.working_size(h, w, self.max_side)
-        image = pp.to_nchw(pp.resize_rgb(rgb, pp.working_size(*work, self.options.mrn_side)))
+        small, mrn_rgb, guide = pp.resize_many(rgb, [lhw, pp.working_size(*work, self.options.mrn_side), work], self._provider_threads[1])
+        lr, image = pp.to_nchw(small), pp.to_nchw(mrn_rgb)
         coarse = None if mask is None else pp.mask_lowres(mask, lhw)
         t["pre"] = time.perf_counter() - t0
         out = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t)
@@ -214,7 +214,7 @@ class Matter:
         if image.shape[2:] == work:
             a, f = pp.finish(out.alpha, out.fgr, (h, w))
         else:  # MRN ran below the working size: up to it with the photo's own edges
-            a, f = pp.guided_upsample(out.alpha, out.fgr, image, pp.resize_rgb(rgb, work), threads=self._provider_threads[1])
+            a, f = pp.guided_upsample(out.alpha, out.fgr, image, guide, threads=self._provider_threads[1])
             t["upsample"] = time.perf_counter() - t0
             if work != (h, w):
                 a, f = pp.finish(a[None, None], f.transpose(2, 0, 1)[None], (h, w))

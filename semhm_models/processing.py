@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -18,9 +19,19 @@ def to_nchw(rgb: np.ndarray) -> np.ndarray:
 
 def resize_rgb(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Antialiased bilinear resize of uint8 RGB (Pillow's, which torch's antialias=True matches)."""
-    if rgb.shape[:2] == tuple(hw):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize((hw[1], hw[0]), Image.BILINEAR))
+    return resize_many(rgb, [hw])[0]
+
+
+def resize_many(rgb: np.ndarray, sizes: Sequence[tuple[int, int]], threads: int | None = 1) -> list[np.ndarray]:
+    """``rgb`` (uint8 (H, W, 3)) resized as :func:`resize_rgb` does to each (h, w) of ``sizes`` (``rgb`` itself
+    where the size is its own), from one Pillow copy of the photo (each copy of a 4K photo costs about as much
+    as a resize), the resizes shared by up to ``threads`` threads (Pillow releases the GIL while it resizes;
+    None: one per CPU core)."""
+    todo = [hw for hw in dict.fromkeys(map(tuple, sizes)) if hw != rgb.shape[:2]]
+    photo = Image.fromarray(rgb) if todo else None
+    with ThreadPoolExecutor(max(1, min(len(todo), threads or os.cpu_count() or 1))) as pool:
+        done = dict(zip(todo, pool.map(lambda hw: np.asarray(photo.resize((hw[1], hw[0]), Image.BILINEAR)), todo), strict=True))
+    return [done.get(tuple(hw), rgb) for hw in sizes]
 
 
 def resize_plane(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -110,6 +121,15 @@ def box_mean(x: np.ndarray, r: int) -> np.ndarray:
 
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L"): the grey that guides alpha
+
+
+def luma_8bit(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (..., 3) RGB -> its luma, uint8 (...), exactly as Pillow's convert("L") rounds it (``LUMA`` in 16-bit
+    fixed point); in numpy so that the guided filter makes it a block of rows at a time."""
+    x = rgb.astype(np.uint32)
+    return ((x[..., 0] * 19595 + x[..., 1] * 38470 + x[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
 ROWS_PER_BLOCK = 16  # full-size rows per step of the guided filter's last pass (the block stays in cache)
 
 
@@ -139,26 +159,31 @@ def guided_upsample(
     guided by the photo's channel c, alpha by its luma (ITU-R 601-2, Pillow's "L").
 
     ``alpha`` (1, 1, h, w), ``fgr`` (1, 3, h, w): float32 in [0, 1]; ``image`` (1, 3, h, w) float32 in [0, 1]:
-    MRN's input; ``guide``: the photo, RGB uint8 (H, W, 3). Memory beyond the two outputs: the (H, W) uint8
-    luma and the coefficients at the working height, float32 (2, h, W, 4); the full-size pass runs in
-    blocks of rows, shared by ``threads`` threads (None: one per CPU core)."""
+    MRN's input; ``guide``: the photo, RGB uint8 (H, W, 3). The two outputs are views of one float32 (H, W, 4)
+    array. Memory beyond it: the coefficients at the working height, float32 (2, h, W, 4); the full-size pass
+    runs in blocks of rows, shared by ``threads`` threads (None: one per CPU core), as is the coefficients'
+    step, a plane per thread."""
     hw = guide.shape[:2]
     h, w = image.shape[2:]
+    n = max(1, threads or os.cpu_count() or 1)
     lr_luma = LUMA[0] * image[0, 0] + LUMA[1] * image[0, 1] + LUMA[2] * image[0, 2]
     planes = [(fgr[0, c], image[0, c]) for c in range(3)] + [(alpha[0, 0], lr_luma)]  # (what is guided, its guide)
     # A and b of the four planes upsampled along the width at the working height: (2, h, W, 4), planes last
     coef = np.empty((2, h, hw[1], 4), np.float32)
     c0, c1, ct = _linear_taps(w, hw[1])
-    for k, (p, g) in enumerate(planes):
+
+    def coefficients(k: int) -> None:  # one plane at a time: its dozen (h, w) arrays stay in cache
+        p, g = planes[k]
         mean_g, mean_p = box_mean(g, radius), box_mean(p, radius)
         a = (box_mean(g * p, radius) - mean_g * mean_p) / (box_mean(g * g, radius) - mean_g * mean_g + np.float32(eps))
         for i, x in enumerate((a / 255, mean_p - a * mean_g)):  # A / 255: the full-size guide stays uint8
             x0 = np.take(x, c0, 1)
             coef[i, ..., k] = x0 + (np.take(x, c1, 1) - x0) * ct
+
+    with ThreadPoolExecutor(n) as pool:  # numpy releases the GIL in its loops: the threads share the planes
+        list(pool.map(coefficients, range(4)))
     # then along the height, a block of full-size rows at a time: A * G + b for the four planes at once
-    alpha_out = np.empty(hw, np.float32)
-    fg_out = np.empty((*hw, 3), np.float32)
-    luma = np.asarray(Image.fromarray(guide).convert("L"))
+    out = np.empty((*hw, 4), np.float32)  # foreground R, G, B and alpha
     r0, r1, rt = _linear_taps(h, hw[0])
 
     def rows_from(start: int, stop: int) -> None:
@@ -169,21 +194,19 @@ def guided_upsample(
             t = rt[rows, None, None]
             a0 += (a1 - a0) * t
             b0 += (b1 - b0) * t
-            a0 *= np.concatenate([guide[rows], luma[rows, :, None]], 2)
+            a0[..., :3] *= guide[rows]
+            a0[..., 3] *= luma_8bit(guide[rows])
             a0 += b0
-            np.clip(a0, 0.0, 1.0, out=a0)
-            fg_out[rows] = a0[..., :3]
-            alpha_out[rows] = a0[..., 3]
+            np.clip(a0, 0.0, 1.0, out=out[rows])
 
-    # numpy releases the GIL in these loops: the threads share the rows
-    n = max(1, min(threads or os.cpu_count() or 1, hw[0] // (4 * ROWS_PER_BLOCK) or 1))
+    n = max(1, min(n, hw[0] // (4 * ROWS_PER_BLOCK) or 1))  # the threads share the rows
     edges = [hw[0] * i // n for i in range(n + 1)]
     if n == 1:
         rows_from(0, hw[0])
     else:
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(rows_from, edges[:-1], edges[1:]))
-    return alpha_out, fg_out
+    return out[..., 3], out[..., :3]
 
 
 def to_uint8(a: np.ndarray) -> np.ndarray:

@@ -89,6 +89,10 @@ def session_options(threads: int | None = None, arena: str = "on"):
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
+    # Each session has its own thread pool, whose threads by default spin for a while after every run and
+    # take the cores from the next stage's session: MRN at 512x512 after MPN took 40 ms instead of 23 on
+    # 2 cores (docs/benchmarks.md). Sleeping threads cost nothing measurable inside one session.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if arena == "off":
         so.enable_cpu_mem_arena = False
         so.enable_mem_pattern = False

@@ -13,6 +13,7 @@ from PIL import Image
 from semhm_models import Matter, processing
 from semhm_models.chain import run_chain
 from semhm_models.errors import ImageError, WeightsError
+from semhm_models.runtime import session_options
 from train import checkpoints
 
 
@@ -60,6 +61,8 @@ def test_sessions_are_made_once_and_reused(matter, photo):
         matter(photo)
     assert {k: id(v) for k, v in matter.sessions.items()} == ids
     assert matter.provider == "CPUExecutionProvider"
+    # idle threads sleep instead of spinning into the next stage's session (docs/benchmarks.md)
+    assert session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_tiny_and_odd_sizes(matter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from semhm_models import processing as pp
 from semhm_models.contracts import MPN_SIZE
@@ -104,6 +105,22 @@ def test_box_mean_is_the_mean_over_the_window_inside_the_image():
         assert pp.box_mean(x, r).dtype == np.float32 and np.abs(pp.box_mean(x, r) - ref).max() < 1e-6
 
 
+def test_resize_many_is_resize_rgb_for_each_size_from_one_copy():
+    rgb = np.random.default_rng(6).integers(0, 256, (301, 199, 3), dtype=np.uint8)
+    sizes = [(64, 48), (301, 199), (200, 150), (64, 48)]
+    for threads in (1, 2, None):
+        out = pp.resize_many(rgb, sizes, threads)
+        assert out[1] is rgb and out[0] is out[3]  # its own size: the photo itself; a repeated size: resized once
+        for got, hw in zip(out, sizes, strict=True):
+            assert got.shape == (*hw, 3) and np.array_equal(got, np.asarray(Image.fromarray(rgb).resize(hw[::-1], Image.BILINEAR)))
+
+
+def test_luma_8bit_is_pillows_grey_for_every_colour():
+    r, g, b = np.meshgrid(np.arange(256), np.arange(256), np.arange(0, 256, 3), indexing="ij")
+    rgb = np.stack([r, g, b], -1).reshape(-1, 256, 3).astype(np.uint8)
+    assert np.array_equal(pp.luma_8bit(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
+
+
 def _step(h: int, w: int, edge: int) -> np.ndarray:
     """A photo: black left of column ``edge``, white from it on; RGB uint8 (h, w, 3)."""
     rgb = np.zeros((h, w, 3), np.uint8)
@@ -122,6 +139,7 @@ def test_guided_upsample_shapes_dtypes_and_range():
     alpha, fgr, image = _low(rgb, (30, 23))
     a, f = pp.guided_upsample(alpha * 3 - 1, fgr, image, rgb)  # alpha outside [0, 1]: clipped
     assert a.shape == (90, 70) and f.shape == (90, 70, 3) and a.dtype == f.dtype == np.float32
+    assert a.base is f.base and a.base.shape == (90, 70, 4)  # views of one array, as documented
     assert a.min() >= 0 and a.max() <= 1 and f.min() >= 0 and f.max() <= 1
 
 
