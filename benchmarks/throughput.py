@@ -17,12 +17,12 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from semhm_models.api import Matter
+from semhm_models.commands.bench import commit
 from semhm_models.images import IMAGE_EXTS
 from semhm_models.options import RuntimeOptions
 from semhm_models.ray_engine import encode, matte_jobs
@@ -149,10 +149,7 @@ def main() -> int:
                     f"load {r['load_average_1min'][0]:.1f}-{r['load_average_1min'][1]:.1f}",
                     flush=True,
                 )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-    ).stdout.strip()
-    report = {"hardware": hardware(), "cores": a.cores, "photos": len(photos), "folder": a.folder, "commit": commit, "results": results}
+    report = {"hardware": hardware(), "cores": a.cores, "photos": len(photos), "folder": a.folder, "commit": commit(), "results": results}
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0

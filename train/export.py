@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 
 from semhm_models import contracts, weights
 from semhm_models.chain import qun_policy
+from semhm_models.commands.bench import commit
 from semhm_models.contracts import MPN_INPUTS, MPN_MULTIPLE, MPN_PIXELS, MPN_SIZE
 from semhm_models.nets.graphs import DEFAULT_TTA, PRECISIONS, as_exported
 from train.checkpoints import load_stage
@@ -48,13 +48,6 @@ def export_stage(net: torch.nn.Module, stage: str, path: Path) -> None:
         )
     # Propagated shapes tie MPN's scaled passes' outputs to its input's (dynamic) size.
     onnx.save(onnx.shape_inference.infer_shapes(onnx.load(str(path)), data_prop=True), str(path))
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def export(
@@ -101,7 +94,7 @@ def export(
         "mpn_input": mpn_input,  # the manifest leaves out "fixed", its default
         "mpn_tta": tta,
         "qun_masks": qun_masks,
-        "exported_from": {"run": str(run), "commit": git_commit(), "opset": OPSET, "torch": torch.__version__},
+        "exported_from": {"run": str(run), "commit": commit() or "unknown", "opset": OPSET, "torch": torch.__version__},
         **(info or {}),
     }
     return weights.write_manifest(out, stages, extra, files)
