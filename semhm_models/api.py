@@ -32,7 +32,8 @@ class Matte:
     - ``alpha``: float32 (H, W) in [0, 1], the input's own size; never above the input's own alpha (what
       the input hid stays hidden);
     - ``foreground``: float32 (H, W, 3) in [0, 1], MRN's colours with the background removed (use them,
-      not the photo's, for cutouts without colour spill);
+      not the photo's, for cutouts without colour spill); alpha and foreground may be views of one
+      (H, W, 4) array (the guided filter writes them so): ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
       (:func:`semhm_models.processing.person_score` of MPN's mask); see ``no_person``;
     - ``timings``: seconds per step ("decode", "pre", "mpn", "qun", "mrn", "upsample" (the guided filter,
