@@ -249,6 +249,9 @@ class OrtRunner:
     def qun(self, image_lr, mask, fg_mask):
         return self.sessions["qun"].run(["unified"], _qun_inputs(self.sessions["qun"], image_lr, mask, fg_mask))[0]
 
+    def select_person(self, coarse, fg_mask, unified):
+        return pp.select_person(coarse, fg_mask, unified)
+
     def mrn(self, image, mask):
         fgr, alpha = self.sessions[self.mrn_name].run(["fgr", "alpha"], {"image": image, "mask": mask})
         return fgr, alpha
@@ -288,6 +291,9 @@ class BoundOrtRunner:
 
     def qun(self, image_lr, mask, fg_mask):
         return self._bound("qun", _qun_inputs(self.sessions["qun"], image_lr, mask, fg_mask), {"unified": self.device})[0]
+
+    def select_person(self, coarse, fg_mask, unified):
+        return pp.select_person(coarse, _host(fg_mask), _host(unified))  # two small masks down; MRN's _value uploads
 
     def mrn(self, image, mask):
         # MRN's outputs come back to the host: the only download

@@ -35,6 +35,10 @@ class Runner(Protocol):
     def qun(self, image_lr: Any, mask: Any, fg_mask: Any) -> Any:
         """image_lr, mask (N, 1, h, w), MPN's fg_mask (N, 1, h, w) -> unified mask (N, 1, h, w)."""
 
+    def select_person(self, coarse: Any, fg_mask: Any, unified: Any) -> Any:
+        """A user's coarse mask, MPN's fg_mask and QUN's unified mask (N, 1, h, w) -> the mask MRN refines
+        (:func:`semhm_models.processing.select_person`, on the host)."""
+
     def mrn(self, image: Any, mask: Any) -> tuple[Any, Any]:
         """image (N, 3, H, W), mask -> (foreground colours (N, 3, H, W), alpha (N, 1, H, W))."""
 
@@ -55,9 +59,10 @@ def run_chain(
     qun_masks: str = "all",
     timings: dict[str, float] | None = None,
 ) -> ChainOutput:
-    """Matte one batch: MPN's mask, or the user's ``coarse`` mask (a mask, box or strokes, which QUN turns
-    into the person it picks out of MPN's mask), through QUN where ``qun_masks`` says so, then MRN.
-    ``timings`` gets the seconds spent in each stage ("mpn", "qun", "mrn")."""
+    """Matte one batch: MPN's mask, or the user's ``coarse`` mask (a mask, box or strokes), through QUN
+    where ``qun_masks`` says so, then MRN. A user's mask that went through QUN then picks the persons of
+    MPN's mask it points at (``Runner.select_person``). ``timings`` gets the seconds spent in each stage
+    ("mpn", "qun" (with the picking), "mrn")."""
     t = timings if timings is not None else {}
     t0 = time.perf_counter()
     fg_mask = runner.mpn(image_lr)
@@ -65,6 +70,8 @@ def run_chain(
     t1 = time.perf_counter()
     if qun_masks == "all" or (qun_masks == "coarse" and coarse is not None):
         mask = runner.qun(image_lr, mask, fg_mask)
+        if coarse is not None:
+            mask = runner.select_person(coarse, fg_mask, mask)
     t2 = time.perf_counter()
     fgr, alpha = runner.mrn(image, mask)
     t.update(mpn=t1 - t0, qun=t2 - t1, mrn=time.perf_counter() - t2)

@@ -76,6 +76,57 @@ def person_score(fg_mask: np.ndarray) -> float:
     return float(np.clip(np.quantile(fg_mask, 0.995), 0.0, 1.0))
 
 
+def dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """bool (h, w) ``mask`` grown by ``r`` pixels in every direction (a (2r+1) x (2r+1) square), as bool."""
+    out = np.asarray(mask, bool)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        padded = np.pad(out, [(r, r) if a == axis else (0, 0) for a in (0, 1)])
+        out = np.logical_or.reduce([np.take(padded, np.arange(k, k + n), axis) for k in range(2 * r + 1)])
+    return out
+
+
+def reconstruct(seed: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Binary morphological reconstruction by dilation: the parts of ``region`` (bool (h, w)) 8-connected to
+    ``seed`` (bool (h, w)) inside it, as bool (h, w)."""
+    picked = seed & region
+    while True:
+        grown = dilate(picked, 1) & region
+        if np.array_equal(grown, picked):
+            return picked
+        picked = grown
+
+
+ON_PERSON = 0.9  # a user's mask at least this much on MPN's persons was painted on them (strokes, an eroded
+# mask): the persons it touches are kept whole; otherwise it was drawn around them (an outline, a box): cut to it
+PICK_GROW = 2  # low-resolution pixels the picked persons grow by, so that MPN's soft edge around them stays
+AROUND_MARGIN = 6  # low-resolution pixels beyond a drawn-around mask still kept (about 15 px of a 500 px photo)
+
+
+def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray) -> np.ndarray:
+    """The mask MRN refines when a user gave a ``coarse`` mask (a mask, box or strokes): MPN's own mask,
+    ``fg_mask``, cut to the persons the user's mask points at. The user's mask says which persons, MPN's
+    where their edges are; QUN's ``unified`` mask is kept where the user's mask touches none of MPN's persons.
+
+    Per image: the persons are the 8-connected parts of ``fg_mask`` > 0.5 that the user's mask (> 0.5)
+    touches (:func:`reconstruct`), grown by ``PICK_GROW``; when under ``ON_PERSON`` of the user's mask lies
+    on them (it was drawn around a person, not painted on it), also cut to the user's mask grown by
+    ``AROUND_MARGIN``, which keeps a box's person apart from a neighbour it touches. All three arrays
+    float32 (N, 1, h, w) in [0, 1] at MPN's resolution; returns the same. Measured on the refine split:
+    docs/results.md."""
+    out = np.array(unified, np.float32)
+    for i in range(out.shape[0]):
+        user, fg = coarse[i, 0] > 0.5, fg_mask[i, 0]
+        seed = user & (fg > 0.5)
+        if not seed.any():
+            continue
+        picked = dilate(reconstruct(seed, fg > 0.5), PICK_GROW)
+        if seed.sum() < ON_PERSON * user.sum():
+            picked &= dilate(user, AROUND_MARGIN)
+        out[i, 0] = fg * picked
+    return out
+
+
 NO_PERSON = 0.5  # person_score below this: no person found (docs/results.md: measured on the scenes split)
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import semhm_models
-from semhm_models import ImageError, Matter, remove
+from semhm_models import ImageError, Matter, processing, remove
 from semhm_models.images import load_image, load_mask, load_rgb
 from tests.conftest import ROOT
 
@@ -199,3 +199,22 @@ def test_pixel_limit_is_read_from_the_header_and_pillow_is_left_alone(tmp_path):
         t.join()
     assert len(errors) == 20 and all("over the limit of 50,000,000" in e for e in errors)
     assert Image.MAX_IMAGE_PIXELS == limit
+
+
+def test_refine_with_strokes_an_outline_or_a_box_gives_the_persons_matte(bundled):
+    """With the bundled weights on a real photo: a dashed stroke painted down the person, a 20 px outline
+    around it and a loose box all come back as the automatic chain's matte of that person (the user's mask
+    says which person, MPN's mask where its edges are), not as the strokes or the outline."""
+    photo = load_rgb(DATA / "photo.jpg")
+    auto = bundled(photo).alpha
+    person = auto > 0.5
+    ys, xs = np.nonzero(person)
+    strokes = np.zeros_like(auto)
+    for y0 in range(ys.min() + 10, ys.max() - 10, 30):
+        strokes[y0 : y0 + 18, int(np.median(xs)) - 2 : int(np.median(xs)) + 3] = 1
+    strokes *= person
+    outline = processing.dilate(person, 20).astype(np.float32)
+    box = (xs.min() - 15, ys.min() - 15, xs.max() + 15, ys.max() + 15)
+    for name, mask in (("strokes", strokes), ("outline", outline), ("box", box)):
+        sad = np.abs(bundled(photo, mask).alpha - auto).mean()
+        assert sad < 0.002, (name, sad)  # the masks themselves are 0.23-0.30 from it

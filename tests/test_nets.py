@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from semhm_models import processing
 from semhm_models.contracts import MPN_SIZE
 from semhm_models.nets import MPN, MRN, QUN, load_lite0_encoder
 
@@ -50,13 +51,15 @@ def test_torch_runner_is_the_chain_as_exported():
     user = torch.rand(1, 1, 128, 224)
     with torch.no_grad():
         mask = MPNGraph(mpn)(lr)[1]
-        full, direct, refined = mrn(image, qun(lr, mask, mask)), mrn(image, mask), mrn(image, qun(lr, user, mask))
+        picked = torch.from_numpy(processing.select_person(user.numpy(), mask.numpy(), qun(lr, user, mask).numpy()))
+        full, direct, refined = mrn(image, qun(lr, mask, mask)), mrn(image, mask), mrn(image, picked)
     runner = TorchRunner(mpn, qun, mrn)
     for policy, want in (("all", full), ("coarse", direct), ("none", direct)):
         got = run_chain(runner, lr, image, qun_masks=policy)
         assert all(torch.equal(g, w) for g, w in zip(got[:2], want, strict=True)), policy
         assert torch.equal(got.fg_mask, mask)
-    # a user's mask: QUN picks from MPN's mask (coarse and all); none sends the user's mask straight to MRN
+    # a user's mask: QUN, then the persons of MPN's mask it points at (coarse and all); none sends the
+    # user's mask straight to MRN
     for policy, want in (("all", refined), ("coarse", refined), ("none", mrn(image, user))):
         got = run_chain(runner, lr, image, coarse=user, qun_masks=policy)
         assert all(torch.equal(g, w) for g, w in zip(got[:2], want, strict=True)), policy

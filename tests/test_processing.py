@@ -121,6 +121,51 @@ def test_luma_8bit_is_pillows_grey_for_every_colour():
     assert np.array_equal(pp.luma_8bit(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
 
 
+def test_dilate_and_reconstruct():
+    m = np.zeros((9, 9), bool)
+    m[4, 4] = True
+    assert pp.dilate(m, 2).sum() == 25 and pp.dilate(m, 2)[2:7, 2:7].all() and pp.dilate(m, 0).sum() == 1
+    region = np.zeros((9, 9), bool)
+    region[1, 1:8] = region[1:8, 7] = True  # an L from (1, 1) to (7, 7)
+    region[5:8, 1:3] = True  # apart from it (not even diagonally touching)
+    seed = np.zeros((9, 9), bool)
+    seed[7, 7] = True
+    picked = pp.reconstruct(seed, region)
+    assert picked[1, 1] and picked.sum() == 13 and not picked[5:8, 1:3].any()
+
+
+def _two_persons() -> np.ndarray:
+    """MPN's mask (1, 1, 60, 80): two persons (soft-edged boxes) side by side, touching, and a third apart."""
+    fg = np.zeros((1, 1, 60, 80), np.float32)
+    fg[0, 0, 10:58, 10:30] = 0.9  # A
+    fg[0, 0, 14:58, 30:45] = 0.8  # B, touching A
+    fg[0, 0, 20:58, 60:75] = 0.95  # C, apart
+    fg[0, 0, 9, 10:30] = 0.3  # a soft edge above A
+    return fg
+
+
+def test_select_person_keeps_whole_the_persons_strokes_are_painted_on():
+    fg, unified = _two_persons(), np.full((1, 1, 60, 80), 0.5, np.float32)
+    strokes = np.zeros_like(fg)
+    strokes[0, 0, 20:22, 62:70] = strokes[0, 0, 40:50, 66] = 1  # on C only, with gaps
+    out = pp.select_person(strokes, fg, unified)
+    assert out.dtype == np.float32 and out.shape == fg.shape
+    assert np.array_equal(out[0, 0, :, 55:], fg[0, 0, :, 55:]) and not out[0, 0, :, :50].any()  # C whole, with MPN's values
+
+
+def test_select_person_cuts_a_drawn_around_box_to_its_person():
+    fg, unified = _two_persons(), np.full((1, 1, 60, 80), 0.5, np.float32)
+    box = np.zeros_like(fg)
+    box[0, 0, 5:59, 5:32] = 1  # around A; B touches A, C is apart
+    out = pp.select_person(box, fg, unified)[0, 0]
+    assert np.array_equal(out[10:58, 10:30], fg[0, 0, 10:58, 10:30]) and out[9, 15] == np.float32(0.3)  # A and its soft edge
+    assert not out[:, 39:].any()  # B beyond the box's margin, and C, are gone
+    # a mask on none of MPN's persons: QUN's mask stays
+    nowhere = np.zeros_like(fg)
+    nowhere[0, 0, 0:5, 50:58] = 1
+    assert np.array_equal(pp.select_person(nowhere, fg, unified), unified)
+
+
 def _step(h: int, w: int, edge: int) -> np.ndarray:
     """A photo: black left of column ``edge``, white from it on; RGB uint8 (h, w, 3)."""
     rgb = np.zeros((h, w, 3), np.uint8)

@@ -9,6 +9,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
+from semhm_models import processing
 from semhm_models.nets.models import MPN, MRN, QUN
 
 # MPN test-time augmentation: the passes averaged in the graph, each (scale of the input, mirrored).
@@ -86,6 +87,11 @@ class TorchRunner:
     def qun(self, image_lr: torch.Tensor, mask: torch.Tensor, fg_mask: torch.Tensor) -> torch.Tensor:
         """image_lr (N, 3, h, w), mask and MPN's fg_mask (N, 1, h, w) -> unified mask (N, 1, h, w)."""
         return self._net("qun")(image_lr, mask, fg_mask)
+
+    def select_person(self, coarse: torch.Tensor, fg_mask: torch.Tensor, unified: torch.Tensor) -> torch.Tensor:
+        """As :func:`semhm_models.processing.select_person`, on the host; back on ``unified``'s device and dtype."""
+        picked = processing.select_person(*(x.detach().float().cpu().numpy() for x in (coarse, fg_mask, unified)))
+        return torch.from_numpy(picked).to(unified.device, unified.dtype)
 
     @torch.no_grad()
     def mrn(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
