@@ -251,6 +251,14 @@ def test_refine_split_and_scores(tiny_dataset, tmp_path, matter):
         assert 0 <= d60[what]["mse"] <= d60[what]["sad"] <= 1
     box = res["box_one_of_group"]
     assert 0 <= box["iou"] <= 1 and 0 <= box["other_covered_mean"] <= 1 and box["count"] == 2
+    assert 0 <= box["auto_covers_person"] <= 1 and 0 <= box["auto_in_box_iou"] <= 1
+    # the ceiling the automatic chain sets: a perfect automatic matte covers the person and, cut to the box, is it
+    oracle = {}
+    for stem in boxes:
+        rgb = np.asarray(Image.open(out / "box" / "images" / f"{stem}.png").convert("RGB"))
+        oracle[rgb.tobytes()] = np.asarray(Image.open(out / "box" / "alpha" / f"{stem}.png")) / 255.0
+    perfect = scene_eval.evaluate_refine(out, lambda rgb, m=None: oracle.get(rgb.tobytes(), np.zeros(rgb.shape[:2])))
+    assert perfect["box_one_of_group"]["auto_covers_person"] == 1.0 and perfect["box_one_of_group"]["auto_in_box_iou"] == 1.0
 
 
 def test_evaluate_scenes_with_a_known_predictor(tiny_scenes, tmp_path):

@@ -44,17 +44,19 @@ def add_build_val(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="data/val")
     p.add_argument("--scenes", default=None, metavar="DIR", help="also the scenes split (portrait, wide, group, empty), e.g. data/scenes")
     p.add_argument("--refine", default=None, metavar="DIR", help="also the refine split (--out's composites x mask kinds, boxes)")
+    p.add_argument("--seed", type=int, default=None, help="scenes and refine splits: another seed makes a check split")
 
 
 def run_build_val(args: argparse.Namespace) -> str:
     from train import data, scene_eval
 
     cfg = data.load_config(args.config)
+    seed = scene_eval.SEED if args.seed is None else args.seed
     lines = [f"validation composites in {data.build_val(cfg, args.cache, args.out)}"]
     if args.scenes:
-        lines.append(f"scenes split in {scene_eval.build_scenes(cfg, args.cache, args.scenes)}")
+        lines.append(f"scenes split in {scene_eval.build_scenes(cfg, args.cache, args.scenes, seed=seed)}")
     if args.refine:
-        lines.append(f"refine split in {scene_eval.build_refine(cfg, args.cache, args.out, args.refine)}")
+        lines.append(f"refine split in {scene_eval.build_refine(cfg, args.cache, args.out, args.refine, seed=seed)}")
     return "\n".join(lines)
 
 

@@ -222,7 +222,8 @@ def evaluate_refine(root: str | os.PathLike, predict: Callable[..., np.ndarray])
     product's ``lambda rgb, m=None: matter.matte_rgb(rgb, m).alpha`` or a run's ``Chain.predictor()``) and
     of the automatic chain (``predict(rgb)``, no mask) on the same images. Box frames: the box filled as a mask through
     the same coarse-mask path, scored by the chosen person's IoU at 0.5 and by how much of every other
-    person's area (visible alpha > 0.5) is predicted > 0.5."""
+    person's area (visible alpha > 0.5) is predicted > 0.5; beside them what the automatic chain gives there
+    (how much of the chosen person it covers, and its matte cut to the box's IoU)."""
     root = Path(root)
     kinds = [k for k in REFINE_KINDS if (root / "masks" / k).is_dir()]
     rows: dict[str, dict[str, list]] = {k: {"mask": [], "refined": [], "auto": []} for k in kinds}
@@ -239,7 +240,7 @@ def evaluate_refine(root: str | os.PathLike, predict: Callable[..., np.ndarray])
     box_dir = root / "box"
     if box_dir.is_dir():
         boxes = json.loads((box_dir / "boxes.json").read_text())
-        ious, covers, worst, mask_rows, refined_rows = [], [], [], [], []
+        ious, covers, worst, mask_rows, refined_rows, auto_ious, auto_covers = [], [], [], [], [], [], []
         for stem, (x0, y0, x1, y1) in progress(sorted(boxes.items()), "evaluate boxes"):
             rgb = load_rgb(box_dir / "images" / f"{stem}.png")
             ref = load_mask(box_dir / "alpha" / f"{stem}.png")
@@ -248,6 +249,10 @@ def evaluate_refine(root: str | os.PathLike, predict: Callable[..., np.ndarray])
             pred = predict(rgb, m)
             p, r = pred > 0.5, ref > 0.5
             ious.append(float((p & r).sum() / max((p | r).sum(), 1)))
+            auto = predict(rgb) > 0.5  # the ceiling MPN sets: the automatic matte, cut to the box
+            auto_covers.append(float((auto & r).sum() / max(r.sum(), 1)))
+            auto &= m > 0.5
+            auto_ious.append(float((auto & r).sum() / max((auto | r).sum(), 1)))
             others = [load_mask(o) > 0.5 for o in sorted((box_dir / "others").glob(f"{stem}_*.png"))]
             shares = [float((p & o).sum() / max(o.sum(), 1)) for o in others]
             covers += shares
@@ -259,6 +264,8 @@ def evaluate_refine(root: str | os.PathLike, predict: Callable[..., np.ndarray])
             "frames_iou_at_least_0.9": float(np.mean([i >= 0.9 for i in ious])),
             "other_covered_mean": float(np.mean(covers)),
             "frames_all_others_at_most_5pct": float(np.mean([w <= 0.05 for w in worst])),
+            "auto_covers_person": float(np.mean(auto_covers)),
+            "auto_in_box_iou": float(np.mean(auto_ious)),
             "mask": _mean(mask_rows),
             "refined": _mean(refined_rows),
             "count": len(ious),
