@@ -97,8 +97,9 @@ def reconstruct(seed: np.ndarray, region: np.ndarray) -> np.ndarray:
         picked = grown
 
 
-ON_PERSON = 0.9  # a user's mask at least this much on MPN's persons was painted on them (strokes, an eroded
-# mask): the persons it touches are kept whole; otherwise it was drawn around them (an outline, a box): cut to it
+ON_PERSON = 0.9  # a user's mask at least this much on MPN's persons was painted on them (an eroded mask) ...
+ENCLOSED = 0.5  # ... and so was one that covers less than this of the persons it touches (strokes, a mark on the
+# face): the persons are kept whole. Otherwise it was drawn around them (an outline, a box): cut to it
 PICK_GROW = 2  # low-resolution pixels the picked persons grow by, so that MPN's soft edge around them stays
 AROUND_MARGIN = 6  # low-resolution pixels beyond a drawn-around mask still kept (about 15 px of a 500 px photo)
 
@@ -109,9 +110,10 @@ def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray) 
     where their edges are; QUN's ``unified`` mask is kept where the user's mask touches none of MPN's persons.
 
     Per image: the persons are the 8-connected parts of ``fg_mask`` > 0.5 that the user's mask (> 0.5)
-    touches (:func:`reconstruct`), grown by ``PICK_GROW``; when under ``ON_PERSON`` of the user's mask lies
-    on them (it was drawn around a person, not painted on it), also cut to the user's mask grown by
-    ``AROUND_MARGIN``, which keeps a box's person apart from a neighbour it touches. All three arrays
+    touches (:func:`reconstruct`), grown by ``PICK_GROW``. When the user's mask was drawn around them (under
+    ``ON_PERSON`` of it lies on them, and it covers at least ``ENCLOSED`` of them), they are also cut to the
+    user's mask grown by ``AROUND_MARGIN``, which keeps a box's person apart from a neighbour it touches;
+    strokes, an eroded mask or a mark on the face keep the persons they touch whole. All three arrays
     float32 (N, 1, h, w) in [0, 1] at MPN's resolution; returns the same. Measured on the refine split:
     docs/results.md."""
     out = np.array(unified, np.float32)
@@ -120,8 +122,9 @@ def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray) 
         seed = user & (fg > 0.5)
         if not seed.any():
             continue
-        picked = dilate(reconstruct(seed, fg > 0.5), PICK_GROW)
-        if seed.sum() < ON_PERSON * user.sum():
+        persons = reconstruct(seed, fg > 0.5)  # it holds the seed: the user's mask covers seed.sum() of it
+        picked = dilate(persons, PICK_GROW)
+        if seed.sum() < ON_PERSON * user.sum() and seed.sum() >= ENCLOSED * persons.sum():
             picked &= dilate(user, AROUND_MARGIN)
         out[i, 0] = fg * picked
     return out

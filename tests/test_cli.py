@@ -230,7 +230,7 @@ def test_refine_warns_when_nothing_is_left_inside_the_box(tmp_path, capsys):
     assert run("refine", photo, "--box", "0,0,40,40", "-o", out, "--model", BUNDLED, "--format", "alpha") == 0
     err = capsys.readouterr().err
     assert np.asarray(Image.open(out)).max() < 128
-    assert err.index(f"warning: {photo}: the refined matte is empty: no person inside the box") < err.index(f"wrote {out}")
+    assert err.index(f"warning: {photo}: the refined matte is empty: semhm found no person inside the box") < err.index(f"wrote {out}")
 
 
 def read_only_folder(tmp_path):
@@ -458,3 +458,25 @@ def test_refine_takes_a_box(tiny_weights, photo, tmp_path, capsys):
     assert run("refine", photo, "--box", "300,20,400,180", "-o", tmp_path / "out.png", *common) == 1
     assert capsys.readouterr().err.strip().endswith("lies outside the 137x205 image")
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_refine_to_a_full_stdout_is_one_line_not_a_traceback(tiny_weights, photo):
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run(
+            [semhm_exe(), "refine", str(photo), "--box", "30,40,110,180", "-o", "-", "--model", str(tiny_weights)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+    assert r.stderr.strip().endswith("-: cannot write to stdout: No space left on device"), r.stderr
+
+
+def test_refine_names_a_folder_given_as_input_or_output(tiny_weights, photo, tmp_path, capsys):
+    assert run("refine", tmp_path, "--box", "1,1,5,5", "-o", tmp_path / "r.png", "--model", tiny_weights) == 1
+    assert f"{tmp_path}: is a folder; give an image file" in capsys.readouterr().err
+    (tmp_path / "out").mkdir()
+    assert run("refine", photo, "--box", "1,1,5,5", "-o", tmp_path / "out", "--model", tiny_weights) == 1
+    assert f"{tmp_path / 'out'}: is a folder; give a file name" in capsys.readouterr().err

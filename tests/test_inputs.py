@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import semhm_models
 from semhm_models import ImageError, Matter, processing, remove
@@ -202,9 +202,10 @@ def test_pixel_limit_is_read_from_the_header_and_pillow_is_left_alone(tmp_path):
 
 
 def test_refine_with_strokes_an_outline_or_a_box_gives_the_persons_matte(bundled):
-    """With the bundled weights on a real photo: a dashed stroke painted down the person, a 20 px outline
-    around it and a loose box all come back as the automatic chain's matte of that person (the user's mask
-    says which person, MPN's mask where its edges are), not as the strokes or the outline."""
+    """With the bundled weights on a real photo: a dashed stroke painted down the person, strokes across it
+    that stray past its sides, a mark around its head, a 20 px outline around it and a loose box all come
+    back as the automatic chain's matte of that person (the user's mask says which person, MPN's mask where
+    its edges are), not as the strokes or the outline."""
     photo = load_rgb(DATA / "photo.jpg")
     auto = bundled(photo).alpha
     person = auto > 0.5
@@ -215,6 +216,14 @@ def test_refine_with_strokes_an_outline_or_a_box_gives_the_persons_matte(bundled
     strokes *= person
     outline = processing.dilate(person, 20).astype(np.float32)
     box = (xs.min() - 15, ys.min() - 15, xs.max() + 15, ys.max() + 15)
-    for name, mask in (("strokes", strokes), ("outline", outline), ("box", box)):
+    sloppy = np.zeros_like(auto)  # three strokes across the person, 20 px past it on both sides
+    for y0 in np.linspace(ys.min() + 40, ys.max() - 60, 3).astype(int):
+        sloppy[y0 : y0 + 10, xs.min() - 20 : xs.max() + 20] = 1
+    head = Image.new("L", auto.shape[::-1])  # a mark around the head alone
+    top = ys.min() + (ys.max() - ys.min()) // 8
+    cols = np.nonzero(person[ys.min() : top].any(0))[0]
+    ImageDraw.Draw(head).ellipse((cols.min() - 8, ys.min() - 8, cols.max() + 8, top), fill=255)
+    masks = {"strokes": strokes, "outline": outline, "box": box, "sloppy strokes": sloppy, "head": np.asarray(head) / 255.0}
+    for name, mask in masks.items():
         sad = np.abs(bundled(photo, mask).alpha - auto).mean()
         assert sad < 0.002, (name, sad)  # the masks themselves are 0.23-0.30 from it

@@ -24,6 +24,7 @@ from semhm_models.commands.common import max_side
 from semhm_models.options import DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
+BIG_PIXELS = 2_100_000  # above this (about 1920x1080), a row times a third of --repeats: each run takes seconds
 TIMINGS = ("decode", "pre", "mpn", "qun", "mrn", "upsample", "post")  # the columns of the per-stage timing table
 PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, see data/ATTRIBUTION.md
 
@@ -94,7 +95,7 @@ def bench(
     results = []
     for provider, precision, mrn_side in itertools.product(providers, precisions, mrn_sides):
         for w, h in sizes:
-            reps = repeats if w * h <= 2_100_000 else max(3, repeats // 3)
+            reps = repeats if w * h <= BIG_PIXELS else max(3, repeats // 3)
             cmd = [
                 sys.executable,
                 "-m",
@@ -153,17 +154,17 @@ def commit() -> str | None:
 
 
 def table(report: dict) -> str:
-    head = "| provider | precision | MRN side | size | e2e excl. decode median / p90 (ms) | incl. decode median (ms) | "
-    lines = [head + " | ".join(TIMINGS) + " | images/s | peak RSS (MB) |", "|---" * (8 + len(TIMINGS)) + "|"]
+    head = "| provider | precision | MRN side | size | runs | e2e excl. decode median / p90 (ms) | incl. decode median (ms) | "
+    lines = [head + " | ".join(TIMINGS) + " | images/s | peak RSS (MB) |", "|---" * (9 + len(TIMINGS)) + "|"]
     for r in report["results"]:
         side = r.get("mrn_side") or "none"  # reports from before the option ran MRN at full size
         first = f"| {r['provider']} | {r.get('precision', '')} | {side} | {r['size']} |"
         if "error" in r:
-            lines.append(f"{first} error: {r['error']} |")
+            lines.append(f"{first} | error: {r['error']} |")
             continue
         s, ex, inc = r["stages_median_ms"], r["end_to_end_excl_decode"], r["end_to_end_incl_decode"]
         stages = " | ".join(f"{s[k]:.1f}" for k in TIMINGS)
-        cells = f"{ex['median_ms']:.1f} / {ex['p90_ms']:.1f} | {inc['median_ms']:.1f} | {stages}"
+        cells = f"{r.get('repeats', '')} | {ex['median_ms']:.1f} / {ex['p90_ms']:.1f} | {inc['median_ms']:.1f} | {stages}"
         cells += f" | {r['throughput_images_per_s']:.1f} | {r['peak_rss_mb']:.0f}"
         lines.append(f"{first} {cells} |")
     return "\n".join(lines)
@@ -183,7 +184,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     where = "repeatable (default: cpu, and cuda where onnxruntime has it)"
     p.add_argument("--provider", action="append", default=None, choices=PROVIDER_CHOICES[1:], help=where)
     p.add_argument("--size", action="append", type=size, default=None, help="WxH, repeatable (default: 512x512 .. 3840x2160)")
-    p.add_argument("--repeats", type=int, default=10, help="timed runs per row; medians are reported (default: 10)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=10,
+        help=f"timed runs per row, a third of them (at least 3) above {BIG_PIXELS / 1e6:g} MP; medians are reported (default: 10)",
+    )
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default: 2)")
     p.add_argument("--model", default=None, help="weights folder or Hub repo id (default: the bundled weights)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: $SEMHM_THREADS, else all cores)")

@@ -153,8 +153,12 @@ def write_file(data: bytes, out: str | Path) -> None:
     Ctrl-C included, the temporary file is removed. ``out`` "-" writes to stdout. Raises SemhmError naming
     ``out`` when it cannot be written."""
     if str(out) == STDIO:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except OSError as e:  # a full disk, a closed pipe: said once; what is still buffered goes nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's documented recipe for SIGPIPE
+            raise SemhmError(f"{STDIO}: cannot write to stdout: {e.strerror or e}") from None
         return
     out = Path(out)
     if out.is_dir():

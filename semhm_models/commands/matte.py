@@ -247,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(folder or out.parent)
     producer = Producer(fmt, bg, still, None if folder else still, options.max_pixels, stdin)
     where = "stdout" if args.output == STDIO else str(out)
-    provider = "no session"
+    provider = "nothing to run"
     if jobs and args.engine == "ray":
         provider = _run_ray(args, jobs, producer, options, batch)
     elif jobs:

@@ -42,16 +42,16 @@ def run(args: argparse.Namespace) -> int:
         raise SemhmError("-: stdin holds one file; give the image or the mask as a file")
     for p in (args.image, args.mask):  # before any skip: a mistyped input is an error, not "exists"
         if p and p != common.STDIO and not Path(p).is_file():
-            raise SemhmError(f"{p}: no such file")
+            raise SemhmError(f"{p}: is a folder; give an image file" if Path(p).is_dir() else f"{p}: no such file")
     if args.output == common.STDIO:
         if sys.stdout.isatty():
             raise SemhmError("-o -: stdout is a terminal; redirect it to a file or a pipe")
         out, pil_format = common.STDIO, "PNG"
     else:
         out = Path(args.output)
-        pil_format = common.file_format(out)
         if out.is_dir():
             raise SemhmError(f"{out}: is a folder; give a file name")
+        pil_format = common.file_format(out)
         if out.resolve() in {Path(p).resolve() for p in (args.image, args.mask) if p and p != common.STDIO}:
             raise SemhmError(f"{out}: is an input file; choose another -o")
         if out.exists() and not args.overwrite:  # as `semhm matte` does: a rerun leaves finished work alone
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     image, mask = (_stdin() if v == common.STDIO else v for v in (args.image, args.mask))
     matte = Matter.from_pretrained(args.model, options)(image, coarse_mask=args.box or mask)
     if matte.alpha.max() < 0.5:
-        note = f"the refined matte is empty: no person inside the {'box' if args.box else 'mask'}"
+        where = "box" if args.box else "mask"
+        note = f"the refined matte is empty: semhm found no person inside the {where} (a person it missed, or none)"
     else:  # MPN runs too; a QUN that takes its mask (fg_mask) picks the person from it
         note = no_person_note([matte.person])
     if note:
