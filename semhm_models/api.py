@@ -162,12 +162,13 @@ class Matter:
         """Matte one image of any size and mode.
 
         ``image``: a path, bytes, a binary file object, a PIL image or a numpy array ((H, W), (H, W, 1),
-        (H, W, 3) or (H, W, 4); uint8, uint16, or float in [0, 1]); colour profiles are converted to sRGB,
-        EXIF orientation applied, and the input's own alpha bounds the result. ``coarse_mask``: the same
-        kinds, the image's size, white = person (float arrays in [0, 1]); it goes through QUN, which picks
-        the person it outlines out of MPN's mask, then MRN (the paper's refinement of coarse annotations).
-        A tuple, list or array (x0, y0, x1, y1) in pixels is a box around the person, refined as a filled
-        rectangle mask (clipped to the image). An 8-bit mask of only 0 and 1 is a label mask (1 = person).
+        (H, W, 3) or (H, W, 4); uint8, other integers (0..255, or 0..65535 for 16-bit data), or float in
+        [0, 1]); colour profiles are converted to sRGB, EXIF orientation applied, and the input's own alpha
+        bounds the result. ``coarse_mask``: the same kinds, the image's size, white = person (float arrays in
+        [0, 1]); it says which persons of MPN's mask to keep (:func:`semhm_models.processing.select_person`;
+        through QUN where it touches none), then MRN mattes them (the paper's refinement of coarse
+        annotations). A tuple, list or array (x0, y0, x1, y1) in pixels is a box around the person, refined
+        as a filled rectangle mask (clipped to the image). A mask of only 0 and 1 is a label mask (1 = person).
 
         Raises ImageError (unreadable, corrupt, several frames, over ``max_pixels``, a float array with
         NaN, inf or values outside [0, 1], a mask of another size, an empty mask); ValueError for a box that

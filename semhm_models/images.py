@@ -108,10 +108,11 @@ def _check_size(name: str, w: int, h: int, max_pixels: int) -> None:
 
 def array_to_uint8(a: np.ndarray, name: str = "<array>") -> np.ndarray:
     """An image array as uint8: (H, W), (H, W, 1) (taken as (H, W)), (H, W, 3) RGB or (H, W, 4) RGBA, of
-    dtype uint8 (as is), uint16 (0..65535 scaled to 0..255), bool (0 or 255) or float in [0, 1] (scaled by 255).
+    dtype uint8 (as is), another integer dtype (values 0..255 as they are, or 0..65535 scaled to 0..255 when
+    any is above 255: 16-bit data), bool (0 or 255) or float in [0, 1] (scaled by 255).
 
-    Raises ImageError for another shape or dtype, and for floats that are NaN, infinite or outside [0, 1]
-    (data in 0..255 must be divided by 255 first, or passed as uint8)."""
+    Raises ImageError for another shape or dtype, for integers outside 0..65535, and for floats that are NaN,
+    infinite or outside [0, 1] (data in 0..255 must be divided by 255 first, or passed as uint8)."""
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or a.size == 0:
@@ -120,11 +121,20 @@ def array_to_uint8(a: np.ndarray, name: str = "<array>") -> np.ndarray:
         return a
     if a.dtype == np.bool_:
         return a.astype(np.uint8) * 255
-    if a.dtype == np.uint16:
-        return (a.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):
+        return _ints_to_uint8(a, name)
     if np.issubdtype(a.dtype, np.floating):
         return (_unit_floats(a, name) * 255 + 0.5).astype(np.uint8)
-    raise ImageError(f"{name}: array dtype {a.dtype} is not supported (uint8, uint16, bool, or float in [0, 1])")
+    raise ImageError(f"{name}: array dtype {a.dtype} is not supported (integers, bool, or float in [0, 1])")
+
+
+def _ints_to_uint8(a: np.ndarray, name: str) -> np.ndarray:
+    """Integers as uint8: 0..255 as they are (8-bit data, label maps), 0..65535 scaled when any is above 255
+    (16-bit data). ImageError for values outside 0..65535."""
+    lo, hi = int(a.min()), int(a.max())
+    if lo < 0 or hi > 65535:
+        raise ImageError(f"{name}: integer values from {lo} to {hi}; expected 0..255, or 0..65535 for 16-bit data")
+    return (a.astype(np.int64) * 255 // (65535 if hi > 255 else 255)).astype(np.uint8)
 
 
 def _unit_floats(a: np.ndarray, name: str) -> np.ndarray:
@@ -138,14 +148,10 @@ def _unit_floats(a: np.ndarray, name: str) -> np.ndarray:
 
 
 def _to_8bit(im: Image.Image, name: str) -> Image.Image:
-    """16-bit and float grayscale modes scaled to 8 bits (Pillow's own convert('L') clips them)."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        a = np.asarray(im).astype(np.uint32)
-        return Image.fromarray((a * 255 // 65535).astype(np.uint8))
-    if im.mode == "I":
-        a = np.asarray(im).astype(np.int64)
-        top = 65535 if a.max(initial=0) > 255 else 255
-        return Image.fromarray((np.clip(a, 0, top) * 255 // top).astype(np.uint8))
+    """16-bit, 32-bit integer and float grayscale modes scaled to 8 bits (Pillow's own convert('L') clips them).
+    Integer files whose values all fit in 0..255 (label maps saved as 16 bits) keep those values."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return Image.fromarray(_ints_to_uint8(np.clip(np.asarray(im), 0, 65535), name))
     if im.mode == "F":
         a = np.asarray(im)
         if not np.isfinite(a).all():

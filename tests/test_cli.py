@@ -203,6 +203,10 @@ def test_refine_label_masks_empty_masks_and_empty_mattes(tiny_weights, photo, tm
     assert run("refine", photo, "--mask", tmp_path / "labels.png", "-o", tmp_path / "a.png", *common) == 0
     assert run("refine", photo, "--mask", tmp_path / "white.png", "-o", tmp_path / "b.png", *common) == 0
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    Image.fromarray(mask.astype(np.uint16)).save(tmp_path / "labels16.png")  # 16 bits, 0 and 1: the same labels
+    assert Image.open(tmp_path / "labels16.png").mode.startswith("I;16")
+    assert run("refine", photo, "--mask", tmp_path / "labels16.png", "-o", tmp_path / "a16.png", *common) == 0
+    assert (tmp_path / "a16.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     Image.fromarray(mask * 255).convert("RGBA").save(tmp_path / "opaque.png")  # alpha 255 everywhere: the grey levels count
     assert run("refine", photo, "--mask", tmp_path / "opaque.png", "-o", tmp_path / "o.png", *common) == 0
     assert (tmp_path / "o.png").read_bytes() == (tmp_path / "b.png").read_bytes()

@@ -87,9 +87,23 @@ def test_masks_of_every_kind(matter, small, tmp_path):
 
 
 def test_other_array_kinds_are_refused_by_name():
-    for a, match in ((np.zeros((4, 5), np.int64), "dtype int64 is not supported"), (np.zeros((4, 5, 2), np.uint8), "not an image")):
+    for a, match in (
+        (np.full((4, 5), -1, np.int64), "integer values from -1 to -1; expected 0..255"),
+        (np.zeros((4, 5), np.complex64), "dtype complex64 is not supported"),
+        (np.zeros((4, 5, 2), np.uint8), "not an image"),
+    ):
         with pytest.raises(ImageError, match=match):
             load_rgb(a)
+
+
+def test_integer_arrays_and_16_bit_labels_read_as_their_values():
+    """numpy's default integers hold 0..255 data as it is, 16-bit data scaled; a 0/1 label map in 16 bits
+    stays 0/1 (read as a label mask by refine), as a file or as an array."""
+    a = np.arange(20, dtype=np.int64).reshape(4, 5) * 13
+    assert np.array_equal(load_mask(a), a.astype(np.float32) / 255)
+    assert np.array_equal(load_rgb(a.astype(np.uint16) * 257), load_rgb(a.astype(np.uint8)))
+    labels = (np.arange(20).reshape(4, 5) % 2).astype(np.uint16)
+    assert np.array_equal(load_mask(labels), labels / np.float32(255))
     with pytest.raises(ImageError, match="not an image input"):
         load_rgb(12345)
     with pytest.raises(ImageError, match="<bytes>: empty"):

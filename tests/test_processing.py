@@ -151,6 +151,7 @@ def test_select_person_keeps_whole_the_persons_strokes_are_painted_on():
     out = pp.select_person(strokes, fg, unified)
     assert out.dtype == np.float32 and out.shape == fg.shape
     assert np.array_equal(out[0, 0, :, 55:], fg[0, 0, :, 55:]) and not out[0, 0, :, :50].any()  # C whole, with MPN's values
+    assert np.array_equal(pp.select_person(strokes * 0.3, fg, unified), out)  # painted in grey: the same strokes
 
 
 def test_select_person_cuts_a_drawn_around_box_to_its_person():
