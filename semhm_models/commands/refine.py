@@ -1,4 +1,4 @@
-"""`semhm refine`: a rough mask or a box of the person -> QUN + MRN -> an alpha matte."""
+"""`semhm refine`: a rough mask or a box of the person -> the persons of MPN's mask it points at -> MRN -> an alpha matte."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ def add_parser(sub) -> None:
     r = sub.add_parser(
         "refine",
         help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)",
-        description="Refine a rough selection into a matte: the mask or box says which person and roughly where, the "
-        "photo decides the edge. Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of "
-        "only 0 and 1 is read as a label mask (1 = person).",
+        description="Refine a rough selection into a matte: the mask or box says which person, the photo decides the "
+        "edge. Strokes or a mark painted on a person keep that whole person; an outline or box drawn around a person "
+        "keeps what lies inside it (a neighbour that touches stays out). A person semhm does not find cannot be brought "
+        "back by a mask. Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of only 0 "
+        "and 1 is read as a label mask (1 = person).",
     )
     r.add_argument("image", metavar="IMAGE", help="the photo; - reads it from stdin")
     what = r.add_mutually_exclusive_group(required=True)
