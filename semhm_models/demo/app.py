@@ -62,7 +62,8 @@ DELETE_CACHE = (600, 3600)  # Gradio's cache: every 10 min, files older than 1 h
 REFINE_HELP = (
     "Refine turns a rough mask, a box or a few strokes into a clean matte of that person. "
     "**Brush**: paint roughly over the person (any colour), or upload a mask (white = person). "
-    "**Box**: click two opposite corners of a box around the person. QUN + MRN do the rest."
+    "**Box**: click two opposite corners of a box around the person. Strokes keep the whole person they touch; "
+    "a box or outline keeps what lies inside it; the photo decides the edge."
 )
 
 
