@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
         help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)",
         description="Refine a rough selection into a matte: the mask or box says which person, the photo decides the "
         "edge. Strokes or a mark painted on a person keep that whole person; an outline or box drawn around a person "
-        "keeps what lies inside it (a neighbour that touches stays out). A person semhm does not find cannot be brought "
+        "keeps what lies inside it (usually without a neighbour it touches). A person semhm does not find cannot be brought "
         "back by a mask. Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of only 0 "
         "and 1 is read as a label mask (1 = person).",
     )
