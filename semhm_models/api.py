@@ -35,7 +35,8 @@ class Matte:
       not the photo's, for cutouts without colour spill); alpha and foreground may be views of one
       (H, W, 4) array (the guided filter writes them so): ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
-      (:func:`semhm_models.processing.person_score` of MPN's mask); see ``no_person``;
+      (:func:`semhm_models.processing.person_score` of MPN's mask), or inside the user's mask or box for a
+      refine; see ``no_person``;
     - ``timings``: seconds per step ("decode", "pre", "mpn", "qun", "mrn", "upsample" (the guided filter,
       when MRN ran below the working size), "post")."""
 
@@ -223,7 +224,10 @@ class Matter:
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
         t["post"] = time.perf_counter() - t0 - t.get("upsample", 0.0)
-        return Matte(a, f, t, pp.person_score(_host(out.fg_mask)))
+        fg = _host(out.fg_mask)
+        if coarse is not None and coarse.max() > 0:  # a refine: is there a person where the user pointed?
+            fg = fg[coarse > 0.5 * coarse.max()]
+        return Matte(a, f, t, pp.person_score(fg))
 
     def _mrn_for(self, image: np.ndarray) -> str:
         """The MRN session for ``image``: on the CPU, very large images go through one without a memory

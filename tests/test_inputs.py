@@ -241,3 +241,13 @@ def test_refine_with_strokes_an_outline_or_a_box_gives_the_persons_matte(bundled
     for name, mask in masks.items():
         sad = np.abs(bundled(photo, mask).alpha - auto).mean()
         assert sad < 0.002, (name, sad)  # the masks themselves are 0.23-0.30 from it
+
+
+def test_a_refine_says_whether_a_person_is_inside_the_mask(bundled):
+    """Matte.person of a refine is MPN's confidence inside the user's mask or box: a box over the background
+    of a real photo (the person in columns 55-130) is 'no person', a box around the person is not."""
+    photo = load_rgb(DATA / "photo.jpg")
+    assert not bundled(photo).no_person
+    background = bundled(photo, (0, 0, 40, 40))
+    assert background.no_person and background.alpha.max() < 0.5
+    assert not bundled(photo, (40, 0, 150, 277)).no_person

@@ -61,15 +61,17 @@ def run(args: argparse.Namespace) -> int:
             return 0
         common.check_writable(out.parent)
     fmt, bg = common.fit_format(fmt, args.bg, pil_format, out)
-    from semhm_models.api import Matter, no_person_note
+    from semhm_models.api import Matter
 
     image, mask = (_stdin() if v == common.STDIO else v for v in (args.image, args.mask))
     matte = Matter.from_pretrained(args.model, options)(image, coarse_mask=args.box or mask)
-    if matte.alpha.max() < 0.5:
-        where = "box" if args.box else "mask"
-        note = f"the refined matte is empty: semhm found no person inside the {where} (a person it missed, or none)"
-    else:  # MPN runs too; a QUN that takes its mask (fg_mask) picks the person from it
-        note = no_person_note([matte.person])
+    where = "box" if args.box else "mask"
+    if matte.no_person:  # Matte.person of a refine: MPN's confidence inside the mask or box
+        note = f"no person found inside the {where} (score {matte.person:.2f}); the matte is likely empty or wrong"
+    elif matte.alpha.max() < 0.5:
+        note = f"the refined matte is empty although a person was found inside the {where}"
+    else:
+        note = None
     if note:
         print(f"warning: {common.STDIN_NAME if args.image == common.STDIO else args.image}: {note}", file=sys.stderr)
     common.write_file(common.encode(common.Renderer(fmt, bg, options.max_pixels)(matte), pil_format), out)
