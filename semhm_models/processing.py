@@ -97,11 +97,18 @@ def reconstruct(seed: np.ndarray, region: np.ndarray) -> np.ndarray:
         picked = grown
 
 
-ON_PERSON = 0.9  # a user's mask at least this much on MPN's persons was painted on them (an eroded mask) ...
-ENCLOSED = 0.5  # ... and so was one smaller than this share of the persons it touches (strokes, a mark on the
-# face): the persons are kept whole. Otherwise it was drawn around them (an outline, a box): cut to it
 PICK_GROW = 2  # low-resolution pixels the picked persons grow by, so that MPN's soft edge around them stays
-AROUND_MARGIN = 6  # low-resolution pixels beyond a drawn-around mask still kept (about 15 px of a 500 px photo)
+AROUND_MARGIN = 6  # low-resolution pixels beyond a box still kept (about 15 px of a 500 px photo)
+BOX_FILL = 0.95  # a user's mask that fills this much of its bounding rectangle is a box
+
+
+def is_box(mask: np.ndarray) -> bool:
+    """Whether bool (h, w) ``mask`` is a filled rectangle (fills ``BOX_FILL`` of its bounding box): a box
+    drawn around a person, as ``box_mask`` makes it, rather than strokes, an outline or painting."""
+    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    if rows.size == 0:
+        return False
+    return bool(mask.sum() >= BOX_FILL * (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1))
 
 
 def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray) -> np.ndarray:
@@ -111,21 +118,18 @@ def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray) 
 
     Per image: the persons are the 8-connected parts of ``fg_mask`` > 0.5 that the user's mask touches
     (:func:`reconstruct`; the user's mask taken above half its own maximum, so that a mask painted in grey or
-    a label map counts), grown by ``PICK_GROW``. When the user's mask was drawn around them (under
-    ``ON_PERSON`` of it lies on them, and it is at least ``ENCLOSED`` of their size), they are also cut to the
-    user's mask grown by ``AROUND_MARGIN``, which keeps a box's person apart from a neighbour it touches;
-    strokes, an eroded mask or a mark on the face keep the persons they touch whole. All three arrays
-    float32 (N, 1, h, w) in [0, 1] at MPN's resolution; returns the same. Measured on the refine split:
-    docs/results.md."""
+    a label map counts), grown by ``PICK_GROW``: strokes, a mark, rough painting or an outline keep the whole
+    persons they touch. A box (:func:`is_box`) also cuts them to itself grown by ``AROUND_MARGIN``, which
+    keeps a box's person apart from a neighbour it touches. All three arrays float32 (N, 1, h, w) in [0, 1]
+    at MPN's resolution; returns the same. Measured on the refine split: docs/results.md."""
     out = np.array(unified, np.float32)
     for i in range(out.shape[0]):
         user, fg = coarse[i, 0] > 0.5 * coarse[i, 0].max(), fg_mask[i, 0]
         seed = user & (fg > 0.5)
         if not seed.any():
             continue
-        persons = reconstruct(seed, fg > 0.5)
-        picked = dilate(persons, PICK_GROW)
-        if seed.sum() < ON_PERSON * user.sum() and user.sum() >= ENCLOSED * persons.sum():
+        picked = dilate(reconstruct(seed, fg > 0.5), PICK_GROW)
+        if is_box(user):
             picked &= dilate(user, AROUND_MARGIN)
         out[i, 0] = fg * picked
     return out

@@ -216,10 +216,11 @@ def test_pixel_limit_is_read_from_the_header_and_pillow_is_left_alone(tmp_path):
 
 
 def test_refine_with_strokes_an_outline_or_a_box_gives_the_persons_matte(bundled):
-    """With the bundled weights on a real photo: a dashed stroke painted down the person, strokes across it
-    that stray past its sides, a mark around its head, a 20 px outline around it and a loose box all come
-    back as the automatic chain's matte of that person (the user's mask says which person, MPN's mask where
-    its edges are), not as the strokes or the outline."""
+    """With the bundled weights on a real photo: a dashed stroke painted down the person, thin and broad
+    strokes across it that stray past its sides, a mark around its head, rough painting that misses its
+    head, a 20 px outline around it and a loose box all come back as the automatic chain's matte of that
+    person (the user's mask says which person, MPN's mask where its edges are), not as the strokes or the
+    outline."""
     photo = load_rgb(DATA / "photo.jpg")
     auto = bundled(photo).alpha
     person = auto > 0.5
@@ -237,7 +238,13 @@ def test_refine_with_strokes_an_outline_or_a_box_gives_the_persons_matte(bundled
     top = ys.min() + (ys.max() - ys.min()) // 8
     cols = np.nonzero(person[ys.min() : top].any(0))[0]
     ImageDraw.Draw(head).ellipse((cols.min() - 8, ys.min() - 8, cols.max() + 8, top), fill=255)
+    wide = np.zeros_like(auto)  # three broad brush strokes across the person, 20 px past it
+    for y0 in np.linspace(ys.min() + 30, ys.max() - 70, 3).astype(int):
+        wide[y0 : y0 + 28, xs.min() - 20 : xs.max() + 20] = 1
+    painting = processing.dilate(person, 10).astype(np.float32)  # painted roughly over it, its head missed
+    painting[: ys.min() + (ys.max() - ys.min()) * 15 // 100] = 0
     masks = {"strokes": strokes, "outline": outline, "box": box, "sloppy strokes": sloppy, "head": np.asarray(head) / 255.0}
+    masks |= {"wide strokes": wide, "painting without the head": painting}
     for name, mask in masks.items():
         sad = np.abs(bundled(photo, mask).alpha - auto).mean()
         assert sad < 0.002, (name, sad)  # the masks themselves are 0.23-0.30 from it

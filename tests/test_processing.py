@@ -154,6 +154,26 @@ def test_select_person_keeps_whole_the_persons_strokes_are_painted_on():
     assert np.array_equal(pp.select_person(strokes * 0.3, fg, unified), out)  # painted in grey: the same strokes
 
 
+def test_is_box():
+    m = np.zeros((20, 30), bool)
+    assert not pp.is_box(m)
+    m[3:9, 4:20] = True
+    assert pp.is_box(m)
+    m[5, 10] = False  # a pixel short of full still is
+    assert pp.is_box(m)
+    ring = pp.dilate(m, 3) & ~m  # an outline is not
+    assert not pp.is_box(ring) and not pp.is_box(pp.dilate(np.eye(20, 30, dtype=bool), 1))  # nor a stroke
+
+
+def test_select_person_keeps_the_whole_persons_rough_painting_or_an_outline_touch():
+    fg, unified = _two_persons(), np.full((1, 1, 60, 80), 0.5, np.float32)
+    painting = np.zeros_like(fg)
+    painting[0, 0, 25:60, 0:38] = 1  # roughly over A, missing its head, past its side, onto B's edge
+    painting[0, 0, 25:45, 0:8] = 0  # not a filled rectangle
+    out = pp.select_person(painting, fg, unified)[0, 0]
+    assert np.array_equal(out[:, :50], fg[0, 0, :, :50]) and not out[:, 55:].any()  # A with its head, and B (touching)
+
+
 def test_select_person_cuts_a_drawn_around_box_to_its_person():
     fg, unified = _two_persons(), np.full((1, 1, 60, 80), 0.5, np.float32)
     box = np.zeros_like(fg)

@@ -16,10 +16,10 @@ def add_parser(sub) -> None:
         "refine",
         help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)",
         description="Refine a rough selection into a matte: the mask or box says which person, the photo decides the "
-        "edge. Strokes or a mark painted on a person keep that whole person; an outline or box drawn around a person "
-        "keeps what lies inside it (usually without a neighbour it touches). A person semhm does not find cannot be brought "
-        "back by a mask. Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of only 0 "
-        "and 1 is read as a label mask (1 = person).",
+        "edge. Strokes, a mark, rough painting or an outline keep the whole persons they touch; a box keeps what lies "
+        "inside it (a neighbour it touches stays out). A person semhm does not find cannot be brought back by a mask. "
+        "Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of only 0 and 1 is read as "
+        "a label mask (1 = person).",
     )
     r.add_argument("image", metavar="IMAGE", help="the photo; - reads it from stdin")
     what = r.add_mutually_exclusive_group(required=True)

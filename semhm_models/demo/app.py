@@ -63,7 +63,7 @@ REFINE_HELP = (
     "Refine turns a rough mask, a box or a few strokes into a clean matte of that person. "
     "**Brush**: paint roughly over the person (any colour), or upload a mask (white = person). "
     "**Box**: click two opposite corners of a box around the person. Strokes keep the whole person they touch; "
-    "a box or outline keeps what lies inside it; the photo decides the edge."
+    "a box keeps what lies inside it; the photo decides the edge."
 )
 
 
