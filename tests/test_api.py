@@ -46,7 +46,7 @@ def test_coarse_mask_goes_through_qun_with_mpns_mask_and_changes_the_result(matt
     empty = np.zeros((205, 137), np.float32)
     a = matter.matte_rgb(np.asarray(Image.open(photo).convert("RGB")), full)
     b = matter.matte_rgb(np.asarray(Image.open(photo).convert("RGB")), empty)
-    assert {"mpn", "qun", "mrn"} <= set(a.timings)  # MPN runs: QUN picks the user's person out of its mask
+    assert {"mpn", "qun", "mrn"} <= set(a.timings)  # MPN runs: the user's mask picks its persons out of MPN's mask
     assert np.abs(a.alpha - b.alpha).mean() > 0.01
     Image.fromarray((full * 255).astype(np.uint8)).save(tmp_path / "m.png")
     assert np.array_equal(matter(photo, coarse_mask=tmp_path / "m.png").alpha, a.alpha)

@@ -45,7 +45,7 @@ class Chain:
 
     def predictor(self) -> Callable[..., np.ndarray]:
         """``predict(rgb, coarse=None) -> alpha``: RGB uint8 (H, W, 3) and an optional user's mask float32
-        (H, W) in [0, 1] (QUN picks its person out of MPN's mask) -> alpha float32 (H, W) in [0, 1], with
+        (H, W) in [0, 1] (it picks its persons out of MPN's mask) -> alpha float32 (H, W) in [0, 1], with
         the runtime's pre/post-processing."""
         runner = self.runner()
 
