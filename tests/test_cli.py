@@ -484,3 +484,15 @@ def test_refine_names_a_folder_given_as_input_or_output(tiny_weights, photo, tmp
     (tmp_path / "out").mkdir()
     assert run("refine", photo, "--box", "1,1,5,5", "-o", tmp_path / "out", "--model", tiny_weights) == 1
     assert f"{tmp_path / 'out'}: is a folder; give a file name" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_given_as_a_file_is_named_not_misread(tiny_weights, photo, tmp_path, capsys):
+    """`<(cat photo.jpg)` gives a pipe's path (/dev/fd/63): read once, it would be gone for the matte; both
+    commands say so and point at '-'."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert run("matte", fifo, "-o", tmp_path / "out.png", "--model", tiny_weights) == 1
+    assert run("refine", photo, "--mask", fifo, "-o", tmp_path / "r.png", "--model", tiny_weights) == 1
+    err = capsys.readouterr().err
+    assert err.count(f"{fifo}: not a regular file (a pipe or a device); pipe it into - instead") == 2, err

@@ -21,6 +21,7 @@ KEEPS_ALPHA = ("PNG", "WEBP", "GIF", "TIFF")  # GIF: 1-bit
 SAVE_OPTIONS = {"WEBP": {"lossless": True}, "JPEG": {"quality": 95}, "TIFF": {"compression": "tiff_adobe_deflate"}}
 STDIO = "-"
 STDIN_NAME = "<stdin>"  # how messages name stdin
+NOT_REGULAR = "not a regular file (a pipe or a device); pipe it into - instead"  # what matte and refine say of one
 
 
 def max_side(v: str) -> int | None:

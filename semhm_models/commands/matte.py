@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from semhm_models.commands.common import (
+    NOT_REGULAR,
     STDIN_NAME,
     STDIO,
     Renderer,
@@ -180,6 +181,8 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
             for f in found:
                 item = _probe_item(f, f.relative_to(p).with_suffix(""), batch, strict=False)
                 items += [item] if item else []
+        elif p.exists() and not p.is_file():  # a pipe (<(...)) or a device: read once, it is gone for the matte
+            batch.fail(f"{spec}: {NOT_REGULAR}")
         elif p.exists():
             item = _probe_item(p, Path(p.stem), batch, strict=True)
             items += [item] if item else []

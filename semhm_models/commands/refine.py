@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         raise SemhmError("-: stdin holds one file; give the image or the mask as a file")
     for p in (args.image, args.mask):  # before any skip: a mistyped input is an error, not "exists"
         if p and p != common.STDIO and not Path(p).is_file():
-            raise SemhmError(f"{p}: is a folder; give an image file" if Path(p).is_dir() else f"{p}: no such file")
+            kind = "is a folder; give an image file" if Path(p).is_dir() else common.NOT_REGULAR if Path(p).exists() else "no such file"
+            raise SemhmError(f"{p}: {kind}")
     if args.output == common.STDIO:
         if sys.stdout.isatty():
             raise SemhmError("-o -: stdout is a terminal; redirect it to a file or a pipe")
