@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from semhm_models import __version__
+from semhm_models.commands.common import drop_stdout
 from semhm_models.errors import SemhmError
 
 COMMANDS = ("matte", "refine", "eval", "bench", "doctor", "download", "demo", "gimp")
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (semhm doctor | head -1): end quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        drop_stdout()
         return 141
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+import io
 import json
 import os
 import re
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semhm_models import Matter
+from semhm_models import Matter, SemhmError
 from semhm_models.cli import main
 
 BUNDLED = str(Path(__file__).resolve().parents[1] / "semhm_models" / "weights" / "default")
@@ -476,6 +477,25 @@ def test_refine_to_a_full_stdout_is_one_line_not_a_traceback(tiny_weights, photo
         )
     assert r.returncode == 1 and "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
     assert r.stderr.strip().endswith("-: cannot write to stdout: No space left on device"), r.stderr
+
+
+def test_a_closed_stdout_is_left_to_end_quietly_and_a_full_one_is_an_error(monkeypatch):
+    """write_file("-"): a reader that went away (BrokenPipeError) goes up to cli.main, which ends quietly; any
+    other failure to write is a one-line SemhmError."""
+    from semhm_models.commands import common
+
+    class Failing(io.RawIOBase):
+        def __init__(self, error):
+            self.error = error
+
+        def write(self, b):
+            raise self.error
+
+    monkeypatch.setattr(common, "drop_stdout", lambda: None)  # the test's own stdout stays
+    for error, raised in ((BrokenPipeError(errno.EPIPE, "Broken pipe"), BrokenPipeError), (OSError(errno.ENOSPC, "No space"), SemhmError)):
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(Failing(error)))
+        with pytest.raises(raised):
+            common.write_file(b"x" * 10, "-")
 
 
 def test_refine_names_a_folder_given_as_input_or_output(tiny_weights, photo, tmp_path, capsys):

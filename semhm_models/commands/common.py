@@ -148,6 +148,12 @@ def stdin_bytes() -> bytes:
     return sys.stdin.buffer.read()
 
 
+def drop_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered for it is not written again, and failed again,
+    when Python exits (Python's documented recipe for SIGPIPE)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def write_file(data: bytes, out: str | Path) -> None:
     """Write ``data`` to ``out`` atomically: a temporary file created exclusively (unpredictable name, links
     not followed) in the target's folder, written, synced, then renamed over ``out``. On any failure,
@@ -157,8 +163,10 @@ def write_file(data: bytes, out: str | Path) -> None:
         try:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
-        except OSError as e:  # a full disk, a closed pipe: said once; what is still buffered goes nowhere
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's documented recipe for SIGPIPE
+        except BrokenPipeError:
+            raise  # the reader went away: cli.main ends quietly
+        except OSError as e:  # a full disk: said once; what is still buffered goes nowhere
+            drop_stdout()
             raise SemhmError(f"{STDIO}: cannot write to stdout: {e.strerror or e}") from None
         return
     out = Path(out)
