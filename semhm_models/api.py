@@ -225,8 +225,8 @@ class Matter:
             np.minimum(a, input_alpha, out=a)
         t["post"] = time.perf_counter() - t0 - t.get("upsample", 0.0)
         fg = _host(out.fg_mask)
-        if coarse is not None and coarse.max() > 0:  # a refine: is there a person where the user pointed?
-            fg = fg[coarse > 0.5 * coarse.max()]
+        if coarse is not None and (where := pp.marked(coarse)).any():  # a refine: a person where the user pointed?
+            fg = fg[where]
         return Matte(a, f, t, pp.person_score(fg))
 
     def _mrn_for(self, image: np.ndarray) -> str:

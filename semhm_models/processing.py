@@ -97,6 +97,12 @@ def reconstruct(seed: np.ndarray, region: np.ndarray) -> np.ndarray:
         picked = grown
 
 
+def marked(mask: np.ndarray) -> np.ndarray:
+    """Where a user's ``mask`` (float, any shape, in [0, 1]) marks a person: above half its own maximum, so
+    that a mask painted in grey or a label map counts. bool, ``mask``'s shape; all False for an empty mask."""
+    return mask > 0.5 * mask.max()
+
+
 PICK_GROW = 2  # low-resolution pixels the picked persons grow by, so that MPN's soft edge around them stays
 AROUND_MARGIN = 6  # low-resolution pixels beyond a box still kept (about 15 px of a 500 px photo)
 BOX_FILL = 0.95  # a user's mask that fills this much of its bounding rectangle is a box
@@ -117,14 +123,13 @@ def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray) 
     where their edges are; QUN's ``unified`` mask is kept where the user's mask touches none of MPN's persons.
 
     Per image: the persons are the 8-connected parts of ``fg_mask`` > 0.5 that the user's mask touches
-    (:func:`reconstruct`; the user's mask taken above half its own maximum, so that a mask painted in grey or
-    a label map counts), grown by ``PICK_GROW``: strokes, a mark, rough painting or an outline keep the whole
-    persons they touch. A box (:func:`is_box`) also cuts them to itself grown by ``AROUND_MARGIN``, which
+    where it is :func:`marked` (:func:`reconstruct`), grown by ``PICK_GROW``: strokes, a mark, rough painting
+    or an outline keep the whole persons they touch. A box (:func:`is_box`) also cuts them to itself grown by ``AROUND_MARGIN``, which
     keeps a box's person apart from a neighbour it touches. All three arrays float32 (N, 1, h, w) in [0, 1]
     at MPN's resolution; returns the same. Measured on the refine split: docs/results.md."""
     out = np.array(unified, np.float32)
     for i in range(out.shape[0]):
-        user, fg = coarse[i, 0] > 0.5 * coarse[i, 0].max(), fg_mask[i, 0]
+        user, fg = marked(coarse[i, 0]), fg_mask[i, 0]
         seed = user & (fg > 0.5)
         if not seed.any():
             continue
