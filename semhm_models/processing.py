@@ -29,8 +29,16 @@ def resize_many(rgb: np.ndarray, sizes: Sequence[tuple[int, int]], threads: int 
     None: one per CPU core)."""
     todo = [hw for hw in dict.fromkeys(map(tuple, sizes)) if hw != rgb.shape[:2]]
     photo = Image.fromarray(rgb) if todo else None
-    with ThreadPoolExecutor(max(1, min(len(todo), threads or os.cpu_count() or 1))) as pool:
-        done = dict(zip(todo, pool.map(lambda hw: np.asarray(photo.resize((hw[1], hw[0]), Image.BILINEAR)), todo), strict=True))
+
+    def resized(hw: tuple[int, int]) -> np.ndarray:
+        return np.asarray(photo.resize((hw[1], hw[0]), Image.BILINEAR))
+
+    n = min(len(todo), threads or os.cpu_count() or 1)
+    if n > 1:  # no thread is started for one resize (resize_rgb)
+        with ThreadPoolExecutor(n) as pool:
+            done = dict(zip(todo, pool.map(resized, todo), strict=True))
+    else:
+        done = {hw: resized(hw) for hw in todo}
     return [done.get(tuple(hw), rgb) for hw in sizes]
 
 
