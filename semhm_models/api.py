@@ -177,8 +177,9 @@ class Matter:
         t: dict[str, float] = {}
         t0 = time.perf_counter()
         rgb, own_alpha = load_image(image, self.max_pixels)
-        if isinstance(coarse_mask, (tuple, list)) or (isinstance(coarse_mask, np.ndarray) and coarse_mask.shape == (4,)):
-            mask = pp.box_mask(coarse_mask, rgb.shape[:2])  # a box (x0, y0, x1, y1); no image is a list or 4 numbers
+        box = isinstance(coarse_mask, (tuple, list)) or (isinstance(coarse_mask, np.ndarray) and coarse_mask.shape == (4,))
+        if box:  # (x0, y0, x1, y1); no image is a list or 4 numbers
+            mask = pp.box_mask(coarse_mask, rgb.shape[:2])
         else:
             mask = None if coarse_mask is None else load_mask(coarse_mask, rgb.shape[:2], self.max_pixels)
             top = None if mask is None else mask.max()
@@ -187,7 +188,7 @@ class Matter:
             if top == LABEL_ONE:  # an 8-bit label mask, 1 = person: not a 1/255 grey
                 mask = (mask > 0).astype(np.float32)
         t["decode"] = time.perf_counter() - t0
-        return self.matte_rgb(rgb, mask, t, own_alpha)
+        return self.matte_rgb(rgb, mask, t, own_alpha, "box" if box else "mask")
 
     def matte_rgb(
         self,
@@ -195,11 +196,13 @@ class Matter:
         mask: np.ndarray | None = None,
         timings: dict[str, float] | None = None,
         input_alpha: np.ndarray | None = None,
+        mask_kind: str = "mask",
     ) -> Matte:
         """As ``__call__`` on already decoded RGB uint8 (H, W, 3), an optional float32 (H, W) mask in [0, 1]
         and the input's own alpha, float32 (H, W) in [0, 1] (the result never exceeds it: what the input
-        hid stays hidden); ``timings`` receives the seconds of each step. Raises ImageError when the mask's
-        or the alpha's size is not the image's."""
+        hid stays hidden); ``timings`` receives the seconds of each step. ``mask_kind``: "mask", or "box" for
+        a box's filled mask (``processing.box_mask``; see ``processing.MASK_KINDS``). Raises ImageError when
+        the mask's or the alpha's size is not the image's, ValueError for another ``mask_kind``."""
         t = timings if timings is not None else {}
         h, w = rgb.shape[:2]
         for name, plane in (("mask", mask), ("alpha", input_alpha)):
@@ -212,7 +215,7 @@ class Matter:
         lr, image = pp.to_nchw(small), pp.to_nchw(mrn_rgb)
         coarse = None if mask is None else pp.mask_lowres(mask, lhw)
         t["pre"] = time.perf_counter() - t0
-        out = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t)
+        out = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t, mask_kind)
         t0 = time.perf_counter()
         if image.shape[2:] == work:
             a, f = pp.finish(out.alpha, out.fgr, (h, w))
@@ -254,8 +257,8 @@ class OrtRunner:
     def qun(self, image_lr, mask, fg_mask):
         return self.sessions["qun"].run(["unified"], _qun_inputs(self.sessions["qun"], image_lr, mask, fg_mask))[0]
 
-    def select_person(self, coarse, fg_mask, unified):
-        return pp.select_person(coarse, fg_mask, unified)
+    def select_person(self, coarse, fg_mask, unified, kind):
+        return pp.select_person(coarse, fg_mask, unified, kind)
 
     def mrn(self, image, mask):
         fgr, alpha = self.sessions[self.mrn_name].run(["fgr", "alpha"], {"image": image, "mask": mask})
@@ -297,8 +300,8 @@ class BoundOrtRunner:
     def qun(self, image_lr, mask, fg_mask):
         return self._bound("qun", _qun_inputs(self.sessions["qun"], image_lr, mask, fg_mask), {"unified": self.device})[0]
 
-    def select_person(self, coarse, fg_mask, unified):
-        return pp.select_person(coarse, _host(fg_mask), _host(unified))  # two small masks down; MRN's _value uploads
+    def select_person(self, coarse, fg_mask, unified, kind):
+        return pp.select_person(coarse, _host(fg_mask), _host(unified), kind)  # two small masks down; MRN's _value uploads
 
     def mrn(self, image, mask):
         # MRN's outputs come back to the host: the only download

@@ -35,9 +35,9 @@ class Runner(Protocol):
     def qun(self, image_lr: Any, mask: Any, fg_mask: Any) -> Any:
         """image_lr, mask (N, 1, h, w), MPN's fg_mask (N, 1, h, w) -> unified mask (N, 1, h, w)."""
 
-    def select_person(self, coarse: Any, fg_mask: Any, unified: Any) -> Any:
-        """A user's coarse mask, MPN's fg_mask and QUN's unified mask (N, 1, h, w) -> the mask MRN refines
-        (:func:`semhm_models.processing.select_person`, on the host)."""
+    def select_person(self, coarse: Any, fg_mask: Any, unified: Any, kind: str) -> Any:
+        """A user's coarse mask of ``kind`` ("mask" or "box"), MPN's fg_mask and QUN's unified mask (N, 1, h, w)
+        -> the mask MRN refines (:func:`semhm_models.processing.select_person`, on the host)."""
 
     def mrn(self, image: Any, mask: Any) -> tuple[Any, Any]:
         """image (N, 3, H, W), mask -> (foreground colours (N, 3, H, W), alpha (N, 1, H, W))."""
@@ -58,10 +58,12 @@ def run_chain(
     coarse: Any | None = None,
     qun_masks: str = "all",
     timings: dict[str, float] | None = None,
+    coarse_kind: str = "mask",
 ) -> ChainOutput:
     """Matte one batch: MPN's mask, or the user's ``coarse`` mask (a mask, box or strokes), through QUN
     where ``qun_masks`` says so, then MRN. A user's mask that went through QUN then picks the persons of
-    MPN's mask it points at (``Runner.select_person``). ``timings`` gets the seconds spent in each stage
+    MPN's mask it points at (``Runner.select_person``; ``coarse_kind`` "box" for a box given as one).
+    ``timings`` gets the seconds spent in each stage
     ("mpn", "qun" (with the picking), "mrn")."""
     t = timings if timings is not None else {}
     t0 = time.perf_counter()
@@ -71,7 +73,7 @@ def run_chain(
     if qun_masks == "all" or (qun_masks == "coarse" and coarse is not None):
         mask = runner.qun(image_lr, mask, fg_mask)
         if coarse is not None:
-            mask = runner.select_person(coarse, fg_mask, mask)
+            mask = runner.select_person(coarse, fg_mask, mask, coarse_kind)
     t2 = time.perf_counter()
     fgr, alpha = runner.mrn(image, mask)
     t.update(mpn=t1 - t0, qun=t2 - t1, mrn=time.perf_counter() - t2)

@@ -113,28 +113,25 @@ def marked(mask: np.ndarray) -> np.ndarray:
 
 PICK_GROW = 2  # low-resolution pixels the picked persons grow by, so that MPN's soft edge around them stays
 AROUND_MARGIN = 6  # low-resolution pixels beyond a box still kept (about 15 px of a 500 px photo)
-BOX_FILL = 0.95  # a user's mask that fills this much of its bounding rectangle is a box
+MASK_KINDS = ("mask", "box")
+"""What a user's coarse mask is: ``mask`` (a mask, strokes, an outline: the persons it touches are kept
+whole) or ``box`` (a box given as one, ``box_mask``: also cut to itself, so that a touching neighbour stays
+out). Only the input says which: a straight stroke or a square mark looks like a box."""
 
 
-def is_box(mask: np.ndarray) -> bool:
-    """Whether bool (h, w) ``mask`` is a filled rectangle (fills ``BOX_FILL`` of its bounding box): a box
-    drawn around a person, as ``box_mask`` makes it, rather than strokes, an outline or painting."""
-    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
-    if rows.size == 0:
-        return False
-    return bool(mask.sum() >= BOX_FILL * (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1))
-
-
-def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray) -> np.ndarray:
+def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray, kind: str = "mask") -> np.ndarray:
     """The mask MRN refines when a user gave a ``coarse`` mask (a mask, box or strokes): MPN's own mask,
     ``fg_mask``, cut to the persons the user's mask points at. The user's mask says which persons, MPN's
     where their edges are; QUN's ``unified`` mask is kept where the user's mask touches none of MPN's persons.
 
     Per image: the persons are the 8-connected parts of ``fg_mask`` > 0.5 that the user's mask touches
     where it is :func:`marked` (:func:`reconstruct`), grown by ``PICK_GROW``: strokes, a mark, rough painting
-    or an outline keep the whole persons they touch. A box (:func:`is_box`) also cuts them to itself grown by ``AROUND_MARGIN``, which
-    keeps a box's person apart from a neighbour it touches. All three arrays float32 (N, 1, h, w) in [0, 1]
-    at MPN's resolution; returns the same. Measured on the refine split: docs/results.md."""
+    or an outline keep the whole persons they touch. A ``kind`` "box" (``MASK_KINDS``) also cuts them to the
+    box grown by ``AROUND_MARGIN``, which keeps its person apart from a neighbour it touches. All three arrays
+    float32 (N, 1, h, w) in [0, 1] at MPN's resolution; returns the same. ValueError for another ``kind``.
+    Measured on the refine split: docs/results.md."""
+    if kind not in MASK_KINDS:
+        raise ValueError(f"mask kind {kind!r}: choose {', '.join(MASK_KINDS)}")
     out = np.array(unified, np.float32)
     for i in range(out.shape[0]):
         user, fg = marked(coarse[i, 0]), fg_mask[i, 0]
@@ -142,7 +139,7 @@ def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray) 
         if not seed.any():
             continue
         picked = dilate(reconstruct(seed, fg > 0.5), PICK_GROW)
-        if is_box(user):
+        if kind == "box":
             picked &= dilate(user, AROUND_MARGIN)
         out[i, 0] = fg * picked
     return out

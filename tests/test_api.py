@@ -13,6 +13,7 @@ from PIL import Image
 from semhm_models import Matter, processing
 from semhm_models.chain import run_chain
 from semhm_models.errors import ImageError, WeightsError
+from semhm_models.images import load_rgb
 from semhm_models.runtime import session_options
 from train import checkpoints
 
@@ -176,13 +177,14 @@ def test_weights_can_send_only_coarse_masks_through_qun(tiny_weights, tiny_run, 
 
 
 def test_a_box_is_refined_as_a_filled_rectangle(matter, photo):
-    """coarse_mask=(x0, y0, x1, y1) in pixels: the same matte as the rectangle given as a mask; bad boxes
-    are ValueErrors that say what a box is."""
+    """coarse_mask=(x0, y0, x1, y1) in pixels: the same matte as the rectangle given as a mask of kind "box"
+    (a rectangle given as a plain mask is a mask: a straight stroke looks like one); bad boxes are ValueErrors
+    that say what a box is."""
     rect = np.zeros((205, 137), np.float32)
     rect[20:180, 30:110] = 1
     boxed = matter(photo, coarse_mask=(30, 20, 110, 180))
     assert "mpn" in boxed.timings
-    assert np.array_equal(boxed.alpha, matter(photo, coarse_mask=rect).alpha)
+    assert np.array_equal(boxed.alpha, matter.matte_rgb(load_rgb(photo), rect, mask_kind="box").alpha)
     assert np.array_equal(boxed.alpha, matter(photo, coarse_mask=[30, 20, 110, 180]).alpha)  # a list is a box too
     assert np.array_equal(matter(photo, coarse_mask=(-50, -9, 500, 999)).alpha, matter(photo, coarse_mask=np.ones_like(rect)).alpha)
     bad_boxes = {(1, 2, 3): "four numbers", (50, 20, 40, 90): "x0 < x1", (0, 0, np.nan, 9): "x0 < x1"}

@@ -443,22 +443,25 @@ def test_sigint_in_a_real_batch_exits_130_with_no_temp_files(tiny_weights, photo
 
 
 def test_refine_takes_a_box(tiny_weights, photo, tmp_path, capsys):
-    """`semhm refine IMAGE --box X0,Y0,X1,Y1`: the same alpha as the filled rectangle as --mask; a bad box
-    is one line."""
-    rect = np.zeros((205, 137), np.uint8)
-    rect[20:180, 30:110] = 255
-    Image.fromarray(rect).save(tmp_path / "rect.png")
+    """`semhm refine IMAGE --box X0,Y0,X1,Y1`: the same alpha as the filled rectangle refined as a box (the
+    API's mask_kind "box"); a bad box is one line."""
+    from semhm_models import processing
+    from semhm_models.images import load_rgb
+
+    matter = Matter.from_pretrained(str(tiny_weights), provider="cpu")
+    rgb = load_rgb(photo)
+    rect = np.zeros((205, 137), np.float32)
+    rect[20:180, 30:110] = 1
     common = ["--model", str(tiny_weights), "--provider", "cpu", "--format", "alpha"]
     assert run("refine", photo, "--box", "30,20,110,180", "-o", tmp_path / "box.png", *common) == 0
-    assert run("refine", photo, "--mask", tmp_path / "rect.png", "-o", tmp_path / "mask.png", *common) == 0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "box.png")), np.asarray(Image.open(tmp_path / "mask.png")))
+    want = processing.to_uint8(matter.matte_rgb(rgb, rect, mask_kind="box").alpha)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "box.png")), want)
     # a box spilling past the left and top edges, negative numbers first: clipped, as the rectangle from 0
     rect[:] = 0
-    rect[:180, :110] = 255
-    Image.fromarray(rect).save(tmp_path / "rect0.png")
+    rect[:180, :110] = 1
     assert run("refine", photo, "--box", "-10,-5,110,180", "-o", tmp_path / "neg.png", *common) == 0
-    assert run("refine", photo, "--mask", tmp_path / "rect0.png", "-o", tmp_path / "mask0.png", *common) == 0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "neg.png")), np.asarray(Image.open(tmp_path / "mask0.png")))
+    want = processing.to_uint8(matter.matte_rgb(rgb, rect, mask_kind="box").alpha)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "neg.png")), want)
     capsys.readouterr()
     assert run("refine", photo, "--box", "300,20,400,180", "-o", tmp_path / "out.png", *common) == 1
     assert capsys.readouterr().err.strip().endswith("lies outside the 137x205 image")

@@ -154,22 +154,22 @@ def test_select_person_keeps_whole_the_persons_strokes_are_painted_on():
     assert np.array_equal(pp.select_person(strokes * 0.3, fg, unified), out)  # painted in grey: the same strokes
 
 
-def test_is_box():
-    m = np.zeros((20, 30), bool)
-    assert not pp.is_box(m)
-    m[3:9, 4:20] = True
-    assert pp.is_box(m)
-    m[5, 10] = False  # a pixel short of full still is
-    assert pp.is_box(m)
-    ring = pp.dilate(m, 3) & ~m  # an outline is not
-    assert not pp.is_box(ring) and not pp.is_box(pp.dilate(np.eye(20, 30, dtype=bool), 1))  # nor a stroke
+def test_a_box_is_said_by_the_input_not_guessed_from_the_mask():
+    """A straight stroke on a person is a filled rectangle, like a box: as a mask it keeps the whole person,
+    only a box given as one cuts to itself."""
+    fg, unified = _two_persons(), np.full((1, 1, 60, 80), 0.5, np.float32)
+    stroke = np.zeros_like(fg)
+    stroke[0, 0, 20:50, 18:22] = 1  # a vertical stroke down A
+    assert np.array_equal(pp.select_person(stroke, fg, unified)[0, 0, :, :50], fg[0, 0, :, :50])  # A (and B, touching)
+    assert not pp.select_person(stroke, fg, unified, "box")[0, 0, :10].any()  # as a box: A's head is cut off
+    with pytest.raises(ValueError, match="mask kind 'lasso': choose mask, box"):
+        pp.select_person(stroke, fg, unified, "lasso")
 
 
 def test_select_person_keeps_the_whole_persons_rough_painting_or_an_outline_touch():
     fg, unified = _two_persons(), np.full((1, 1, 60, 80), 0.5, np.float32)
     painting = np.zeros_like(fg)
     painting[0, 0, 25:60, 0:38] = 1  # roughly over A, missing its head, past its side, onto B's edge
-    painting[0, 0, 25:45, 0:8] = 0  # not a filled rectangle
     out = pp.select_person(painting, fg, unified)[0, 0]
     assert np.array_equal(out[:, :50], fg[0, 0, :, :50]) and not out[:, 55:].any()  # A with its head, and B (touching)
 
@@ -178,13 +178,13 @@ def test_select_person_cuts_a_drawn_around_box_to_its_person():
     fg, unified = _two_persons(), np.full((1, 1, 60, 80), 0.5, np.float32)
     box = np.zeros_like(fg)
     box[0, 0, 5:59, 5:32] = 1  # around A; B touches A, C is apart
-    out = pp.select_person(box, fg, unified)[0, 0]
+    out = pp.select_person(box, fg, unified, "box")[0, 0]
     assert np.array_equal(out[10:58, 10:30], fg[0, 0, 10:58, 10:30]) and out[9, 15] == np.float32(0.3)  # A and its soft edge
     assert not out[:, 39:].any()  # B beyond the box's margin, and C, are gone
     # a mask on none of MPN's persons: QUN's mask stays
     nowhere = np.zeros_like(fg)
     nowhere[0, 0, 0:5, 50:58] = 1
-    assert np.array_equal(pp.select_person(nowhere, fg, unified), unified)
+    assert np.array_equal(pp.select_person(nowhere, fg, unified, "box"), unified)
 
 
 def _step(h: int, w: int, edge: int) -> np.ndarray:

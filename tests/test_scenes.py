@@ -242,7 +242,7 @@ def test_refine_split_and_scores(tiny_dataset, tmp_path, matter):
         ys, xs = np.nonzero(a > 127)
         assert x0 <= xs.min() and xs.max() < x1 and y0 <= ys.min() and ys.max() < y1  # the box holds the chosen person
         assert list((out / "box" / "others").glob(f"{stem}_*.png"))
-    res = scene_eval.evaluate_refine(out, lambda rgb, m=None: matter.matte_rgb(rgb, m).alpha)
+    res = scene_eval.evaluate_refine(out, lambda rgb, m=None, kind="mask": matter.matte_rgb(rgb, m, mask_kind=kind).alpha)
     assert set(res) == set(scene_eval.REFINE_KINDS) | {"box_one_of_group"}
     d60 = res["dilate60"]
     assert d60["count"] == 2 and d60["mask"]["sad"] > res["dilate10"]["mask"]["sad"] > 0
@@ -257,7 +257,7 @@ def test_refine_split_and_scores(tiny_dataset, tmp_path, matter):
     for stem in boxes:
         rgb = np.asarray(Image.open(out / "box" / "images" / f"{stem}.png").convert("RGB"))
         oracle[rgb.tobytes()] = np.asarray(Image.open(out / "box" / "alpha" / f"{stem}.png")) / 255.0
-    perfect = scene_eval.evaluate_refine(out, lambda rgb, m=None: oracle.get(rgb.tobytes(), np.zeros(rgb.shape[:2])))
+    perfect = scene_eval.evaluate_refine(out, lambda rgb, m=None, kind="mask": oracle.get(rgb.tobytes(), np.zeros(rgb.shape[:2])))
     assert perfect["box_one_of_group"]["auto_covers_person"] == 1.0 and perfect["box_one_of_group"]["auto_in_box_iou"] == 1.0
 
 

@@ -44,30 +44,31 @@ class Chain:
         return checkpoints.runner(self.run, self.mpn_from, self.qun_from, self.precision, self.tta, stages)
 
     def predictor(self) -> Callable[..., np.ndarray]:
-        """``predict(rgb, coarse=None) -> alpha``: RGB uint8 (H, W, 3) and an optional user's mask float32
-        (H, W) in [0, 1] (it picks its persons out of MPN's mask) -> alpha float32 (H, W) in [0, 1], with
-        the runtime's pre/post-processing."""
+        """``predict(rgb, coarse=None, kind="mask") -> alpha``: RGB uint8 (H, W, 3) and an optional user's mask
+        float32 (H, W) in [0, 1] of ``kind`` "mask" or "box" (it picks its persons out of MPN's mask) -> alpha
+        float32 (H, W) in [0, 1], with the runtime's pre/post-processing."""
         runner = self.runner()
 
-        def predict(rgb: np.ndarray, coarse: np.ndarray | None = None) -> np.ndarray:
+        def predict(rgb: np.ndarray, coarse: np.ndarray | None = None, kind: str = "mask") -> np.ndarray:
             lhw = pp.lowres_size(*rgb.shape[:2])
             lr = torch.from_numpy(pp.lowres(rgb, lhw))
             with torch.no_grad():
                 if self.mode == "mpn":
                     return pp.resize_plane(runner.mpn(lr)[0, 0].numpy(), rgb.shape[:2])
                 mask = None if coarse is None else torch.from_numpy(pp.mask_lowres(coarse, lhw))
-                return run_chain(runner, lr, torch.from_numpy(pp.to_nchw(rgb)), mask, self.qun_masks).alpha[0, 0].numpy()
+                image = torch.from_numpy(pp.to_nchw(rgb))
+                return run_chain(runner, lr, image, mask, self.qun_masks, coarse_kind=kind).alpha[0, 0].numpy()
 
         return predict
 
 
 def product_predictor(source: str | None = None, threads: int | None = None) -> Callable[..., np.ndarray]:
-    """``predict(rgb, coarse=None) -> alpha`` as Chain.predictor, from exported weights through the product
+    """``predict(rgb, coarse=None, kind="mask") -> alpha`` as Chain.predictor, from exported weights through the product
     (``semhm_models.Matter`` on the CPU): bundled default (None), a folder or hf://org/name@rev."""
     from semhm_models import Matter
 
     matter = Matter.from_pretrained(source, provider="cpu", threads=threads)
-    return lambda rgb, coarse=None: matter.matte_rgb(rgb, coarse).alpha
+    return lambda rgb, coarse=None, kind="mask": matter.matte_rgb(rgb, coarse, mask_kind=kind).alpha
 
 
 def predict_dir(images: Path, out: Path, predict: Callable[..., np.ndarray]) -> Path:

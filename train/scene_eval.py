@@ -219,11 +219,12 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def evaluate_refine(root: str | os.PathLike, predict: Callable[..., np.ndarray]) -> dict:
     """Per mask kind: SAD and MSE of the input mask, of the refined matte (``predict(rgb, mask)``, e.g. the
-    product's ``lambda rgb, m=None: matter.matte_rgb(rgb, m).alpha`` or a run's ``Chain.predictor()``) and
-    of the automatic chain (``predict(rgb)``, no mask) on the same images. Box frames: the box filled as a mask through
-    the same coarse-mask path, scored by the chosen person's IoU at 0.5 and by how much of every other
-    person's area (visible alpha > 0.5) is predicted > 0.5; beside them what the automatic chain gives there
-    (how much of the chosen person it covers, and its matte cut to the box's IoU)."""
+    product's ``lambda rgb, m=None, kind="mask": matter.matte_rgb(rgb, m, mask_kind=kind).alpha`` or a run's
+    ``Chain.predictor()``) and of the automatic chain (``predict(rgb)``, no mask) on the same images. Box
+    frames: the box filled as a mask of kind "box" (``predict(rgb, mask, "box")``), scored by the chosen
+    person's IoU at 0.5 and by how much of every other person's area (visible alpha > 0.5) is predicted
+    > 0.5; beside them what the automatic chain gives there (how much of the chosen person it covers, and
+    its matte cut to the box's IoU)."""
     root = Path(root)
     kinds = [k for k in REFINE_KINDS if (root / "masks" / k).is_dir()]
     rows: dict[str, dict[str, list]] = {k: {"mask": [], "refined": [], "auto": []} for k in kinds}
@@ -246,7 +247,7 @@ def evaluate_refine(root: str | os.PathLike, predict: Callable[..., np.ndarray])
             ref = load_mask(box_dir / "alpha" / f"{stem}.png")
             m = np.zeros(ref.shape, np.float32)
             m[y0:y1, x0:x1] = 1.0
-            pred = predict(rgb, m)
+            pred = predict(rgb, m, "box")
             p, r = pred > 0.5, ref > 0.5
             ious.append(float((p & r).sum() / max((p | r).sum(), 1)))
             auto = predict(rgb) > 0.5  # the ceiling MPN sets: the automatic matte, cut to the box

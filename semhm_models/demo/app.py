@@ -296,15 +296,16 @@ class Demo:
             sy, sx = hw[0] / source[0], hw[1] / source[1]  # the photo may be matted reduced
             return pp.box_mask((corners[0] * sx, corners[1] * sy, corners[2] * sx, corners[3] * sy), hw)
 
-        return self._refine(image, mask_at, (), background, colour, bg_image)
+        return self._refine(image, mask_at, (), background, colour, bg_image, "box")
 
-    def _refine(self, image: str, mask_at, files: tuple[str, ...], background: str, colour: str, bg_image: str | None):
-        """The refine tab's work: ``mask_at(source (H, W), matted (h, w))`` gives the float32 (h, w) coarse mask."""
+    def _refine(self, image: str, mask_at, files: tuple[str, ...], background: str, colour: str, bg_image: str | None, kind: str = "mask"):
+        """The refine tab's work: ``mask_at(source (H, W), matted (h, w))`` gives the float32 (h, w) coarse mask
+        of ``kind`` (processing.MASK_KINDS)."""
         t0 = time.perf_counter()
         with self._request(image, *files, bg_image if background == "image" else None):
             rgb, alpha, source = self._photo(image)
             m = mask_at(source, rgb.shape[:2])
-            matte = self.matter.matte_rgb(rgb, m, input_alpha=alpha)
+            matte = self.matter.matte_rgb(rgb, m, input_alpha=alpha, mask_kind=kind)
             folder, stem = self.outputs.folder(), Path(image).stem
             user_mask = self._save(folder, pp.to_uint8(pp.resize_plane(m, preview_size(*m.shape))), stem, "preview_mask")
             return (user_mask, *self._results(folder, rgb, matte, source, stem, background, colour, bg_image, t0))

@@ -88,9 +88,9 @@ class TorchRunner:
         """image_lr (N, 3, h, w), mask and MPN's fg_mask (N, 1, h, w) -> unified mask (N, 1, h, w)."""
         return self._net("qun")(image_lr, mask, fg_mask)
 
-    def select_person(self, coarse: torch.Tensor, fg_mask: torch.Tensor, unified: torch.Tensor) -> torch.Tensor:
+    def select_person(self, coarse: torch.Tensor, fg_mask: torch.Tensor, unified: torch.Tensor, kind: str) -> torch.Tensor:
         """As :func:`semhm_models.processing.select_person`, on the host; back on ``unified``'s device and dtype."""
-        picked = processing.select_person(*(x.detach().float().cpu().numpy() for x in (coarse, fg_mask, unified)))
+        picked = processing.select_person(*(x.detach().float().cpu().numpy() for x in (coarse, fg_mask, unified)), kind)
         return torch.from_numpy(picked).to(unified.device, unified.dtype)
 
     @torch.no_grad()
