@@ -4,6 +4,7 @@ rebuilt here from anim.webp's frames; a multi-page TIFF is built here too)."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -273,3 +274,17 @@ def test_a_folder_scan_names_what_it_does_not_read(tiny_weights, tmp_path, capsy
     assert f"skipped: {src / 'dangling.jpg'} (a broken link)" in err and f"skipped: {src / 'fifo.png'} (not a regular file)" in err
     assert f"skipped: {src / 'sub'}{os.sep} (a sub-folder; use --recursive)" in err
     assert "4 done: 1 written" in err and "3 skipped, 0 failed" in err
+
+
+def test_a_closed_stdout_or_stdin_is_one_line(tiny_weights, tmp_path):
+    """`semhm matte photo -o - >&-` and `semhm refine - ... <&-`: Python gets None for a closed stream; each is
+    said in one line, no traceback."""
+    photo = str(DATA / "photo.jpg")
+    for args, closed, said in (
+        (("matte", photo, "-o", "-"), "stdout", "error: -o -: stdout is closed"),
+        (("refine", photo, "--box", "1,1,9,9", "-o", "-"), "stdout", "error: -o -: stdout is closed"),
+        (("matte", "-", "-o", str(tmp_path / "out.png")), "stdin", "error: -: stdin is closed"),
+    ):
+        cmd = [sys.executable, "-m", "semhm_models.cli", *args, "--model", str(tiny_weights)]
+        r = subprocess.run(f"{shlex.join(cmd)} {'>&-' if closed == 'stdout' else '<&-'}", shell=True, stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 1 and said in r.stderr.decode() and b"Traceback" not in r.stderr, r.stderr

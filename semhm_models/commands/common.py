@@ -142,10 +142,16 @@ def encode(im, pil_format: str) -> bytes:
 
 
 def stdin_bytes() -> bytes:
-    """All of stdin ("-" as an input); SemhmError when it is a terminal, where nothing would ever come."""
-    if sys.stdin.isatty():
-        raise SemhmError("-: stdin is a terminal; pipe or redirect a file into it")
+    """All of stdin ("-" as an input); SemhmError when it is closed, or a terminal, where nothing would ever come."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise SemhmError(f"-: stdin is {'closed' if sys.stdin is None else 'a terminal'}; pipe or redirect a file into it")
     return sys.stdin.buffer.read()
+
+
+def check_stdout() -> None:
+    """For ``-o -``: SemhmError when stdout is closed, or a terminal, which image bytes would garble."""
+    if sys.stdout is None or sys.stdout.isatty():
+        raise SemhmError(f"-o -: stdout is {'closed' if sys.stdout is None else 'a terminal'}; redirect it to a file or a pipe")
 
 
 def drop_stdout() -> None:

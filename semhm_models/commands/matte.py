@@ -19,6 +19,7 @@ from semhm_models.commands.common import (
     Renderer,
     add_model_args,
     add_output_args,
+    check_stdout,
     check_writable,
     encode,
     file_format,
@@ -233,8 +234,8 @@ def run(args: argparse.Namespace) -> int:
     options = runtime_options(args)
     if args.workers < 1 or args.num_gpus_per_worker < 0:
         raise ValueError("--workers must be at least 1 and --num-gpus-per-worker at least 0")
-    if args.output == STDIO and sys.stdout.isatty():
-        raise SemhmError("-o -: stdout is a terminal; redirect it to a file or a pipe")
+    if args.output == STDIO:
+        check_stdout()
     out = Path(args.output)
     to_file = args.output != STDIO and names_a_file(args.output)
     still = file_format(out) if to_file else "PNG"

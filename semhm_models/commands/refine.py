@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
             kind = "is a folder; give an image file" if Path(p).is_dir() else common.NOT_REGULAR if Path(p).exists() else "no such file"
             raise SemhmError(f"{p}: {kind}")
     if args.output == common.STDIO:
-        if sys.stdout.isatty():
-            raise SemhmError("-o -: stdout is a terminal; redirect it to a file or a pipe")
+        common.check_stdout()
         out, pil_format = common.STDIO, "PNG"
     else:
         out = Path(args.output)
