@@ -16,8 +16,8 @@ def add_parser(sub) -> None:
         "refine",
         help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)",
         description="Refine a rough selection into a matte: the mask or box says which person, the photo decides the "
-        "edge. Strokes, a mark, rough painting or an outline keep the whole persons they touch; a box keeps what lies "
-        "inside it (a neighbour it touches stays out). A person semhm does not find cannot be brought back by a mask. "
+        "edge. A mask (strokes, a mark, rough painting, an outline) keeps the whole persons it touches; --box keeps "
+        "what lies inside the box (a neighbour it touches stays out). A person semhm does not find cannot be brought back by a mask. "
         "Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of only 0 and 1 is read as "
         "a label mask (1 = person).",
     )
