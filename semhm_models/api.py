@@ -15,7 +15,7 @@ from PIL import Image
 
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
-from semhm_models.contracts import QUN_FG_MASK, STAGES
+from semhm_models.contracts import LOCATE, QUN_FG_MASK, STAGES
 from semhm_models.errors import ImageError, NoPersonWarning
 from semhm_models.images import ImageLike, load_image, load_mask, load_rgb, source_name
 from semhm_models.options import RuntimeOptions
@@ -35,10 +35,11 @@ class Matte:
       not the photo's, for cutouts without colour spill); alpha and foreground may be views of one
       (H, W, 4) array (the guided filter writes them so): ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
-      (:func:`semhm_models.processing.person_score` of MPN's mask), or inside the user's mask or box for a
-      refine; see ``no_person``;
-    - ``timings``: seconds per step ("decode", "pre", "mpn", "qun", "mrn", "upsample" (the guided filter,
-      when MRN ran below the working size), "post")."""
+      (:func:`semhm_models.processing.person_score` of the weights' locator's mask where they have one, else of
+      MPN's), or inside the user's mask or box for a refine (MPN's); see ``no_person``;
+    - ``timings``: seconds per step ("decode", "locate" (where the weights have a locator), "pre", "mpn", "qun",
+      "mrn", "upsample" (the guided filter, when MRN ran below the working size), "post"; summed over the crops
+      of a photo matted in crops)."""
 
     alpha: np.ndarray
     foreground: np.ndarray
@@ -139,6 +140,9 @@ class Matter:
         self._provider_threads = (provider, threads)
         self.sessions = {"mpn": first, **{s: create_session(str(weights.path(s, precision)), provider, threads) for s in STAGES[1:]}}
         self.mpn_mask = mpn_mask_output(first)
+        if LOCATE in weights.manifest.stages and opts.zoom == "auto":
+            self.sessions[LOCATE] = create_session(str(weights.path(LOCATE, precision)), provider, threads)
+            self.locate_mask = mpn_mask_output(self.sessions[LOCATE])
         self.mpn_input = weights.manifest.mpn_input
         # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
         # for weights whose validation numbers are better so, see docs/results.md).
@@ -201,36 +205,79 @@ class Matter:
         """As ``__call__`` on already decoded RGB uint8 (H, W, 3), an optional float32 (H, W) mask in [0, 1]
         and the input's own alpha, float32 (H, W) in [0, 1] (the result never exceeds it: what the input
         hid stays hidden); ``timings`` receives the seconds of each step. ``mask_kind``: "mask", or "box" for
-        a box's filled mask (``processing.box_mask``; see ``processing.MASK_KINDS``). Raises ImageError when
-        the mask's or the alpha's size is not the image's, ValueError for another ``mask_kind``."""
+        a box's filled mask (``processing.box_mask``; see ``processing.MASK_KINDS``).
+
+        With ``zoom`` "auto" (``RuntimeOptions``) the chain runs on crops: without a mask, around each person the
+        weights' locator finds (``processing.person_crops``; the whole photo where it finds none, is unsure, or
+        the persons fill the photo); for a box, around the box (``processing.grow_crop``). Alpha is 0 outside
+        the crops, and where crops overlap each pixel comes from the crop with the higher alpha. Where the
+        locator finds no person (``Matte.no_person``), the alpha is 0 everywhere and the chain does not run.
+
+        Raises ImageError when the mask's or the alpha's size is not the image's, ValueError for another
+        ``mask_kind``."""
         t = timings if timings is not None else {}
         h, w = rgb.shape[:2]
         for name, plane in (("mask", mask), ("alpha", input_alpha)):
             if plane is not None and plane.shape != (h, w):
                 raise ImageError(f"{name} is {plane.shape[-1]}x{plane.shape[0]} but the image is {w}x{h}; they must match")
+        if mask_kind not in pp.MASK_KINDS:
+            raise ValueError(f"mask kind {mask_kind!r}: choose {', '.join(pp.MASK_KINDS)}")
+        crops: list[pp.Crop] = []
+        located = None
+        if self.options.zoom == "auto" and mask is not None and mask_kind == "box":
+            ys, xs = np.nonzero(mask > 0.5)  # a box's own crop: its person large, as MPN learnt persons
+            crops = [pp.grow_crop(ys.min(), ys.max() + 1, xs.min(), xs.max() + 1, (h, w))]
+        elif mask is None and LOCATE in self.sessions:
+            t0 = time.perf_counter()
+            located = self.sessions[LOCATE].run([self.locate_mask], {"image_lr": pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))})[0][0, 0]
+            crops = pp.person_crops(located, (h, w))
+            t["locate"] = time.perf_counter() - t0
+        scores = [] if located is None else [pp.person_score(located)]  # the locator's word, where it ran
+        if scores and scores[0] < pp.NO_PERSON:  # the locator finds no one: nothing to cut out
+            a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255
+        elif not crops:
+            a, f, score = self._whole(rgb, mask, t, mask_kind)
+            scores.append(score)
+        else:  # the chain on each crop; outside them nothing is a person
+            a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255
+            for y0, y1, x0, x1 in crops:
+                part = None if mask is None else mask[y0:y1, x0:x1]
+                ca, cf, score = self._whole(np.ascontiguousarray(rgb[y0:y1, x0:x1]), part, t, mask_kind)
+                ahead = ca > a[y0:y1, x0:x1]  # overlapping crops: each pixel from the crop that sees most of a person
+                a[y0:y1, x0:x1][ahead], f[y0:y1, x0:x1][ahead] = ca[ahead], cf[ahead]
+                scores.append(score)
+        person = scores[0]
+        if input_alpha is not None:
+            np.minimum(a, input_alpha, out=a)
+        return Matte(a, f, t, person)
+
+    def _whole(self, rgb: np.ndarray, mask: np.ndarray | None, t: dict[str, float], mask_kind: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """The chain on all of ``rgb``: alpha (H, W), foreground (H, W, 3), person score; adds each step's
+        seconds to ``t`` (a photo matted in crops runs this once per crop)."""
+        h, w = rgb.shape[:2]
         t0 = time.perf_counter()
         lhw = pp.lowres_size(h, w, self.mpn_input)
         work = pp.working_size(h, w, self.max_side)
         small, mrn_rgb, guide = pp.resize_many(rgb, [lhw, pp.working_size(*work, self.options.mrn_side), work], self._provider_threads[1])
         lr, image = pp.to_nchw(small), pp.to_nchw(mrn_rgb)
         coarse = None if mask is None else pp.mask_lowres(mask, lhw)
-        t["pre"] = time.perf_counter() - t0
-        out = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, t, mask_kind)
+        steps: dict[str, float] = {"pre": time.perf_counter() - t0}
+        out = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, steps, mask_kind)
         t0 = time.perf_counter()
         if image.shape[2:] == work:
             a, f = pp.finish(out.alpha, out.fgr, (h, w))
         else:  # MRN ran below the working size: up to it with the photo's own edges
             a, f = pp.guided_upsample(out.alpha, out.fgr, image, guide, threads=self._provider_threads[1])
-            t["upsample"] = time.perf_counter() - t0
+            steps["upsample"] = time.perf_counter() - t0
             if work != (h, w):
                 a, f = pp.finish(a[None, None], f.transpose(2, 0, 1)[None], (h, w))
-        if input_alpha is not None:
-            np.minimum(a, input_alpha, out=a)
-        t["post"] = time.perf_counter() - t0 - t.get("upsample", 0.0)
+        steps["post"] = time.perf_counter() - t0 - steps.get("upsample", 0.0)
+        for k, v in steps.items():
+            t[k] = t.get(k, 0.0) + v
         fg = _host(out.fg_mask)
         if coarse is not None and (where := pp.marked(coarse)).any():  # a refine: a person where the user pointed?
             fg = fg[where]
-        return Matte(a, f, t, pp.person_score(fg))
+        return a, f, pp.person_score(fg)
 
     def _mrn_for(self, image: np.ndarray) -> str:
         """The MRN session for ``image``: on the CPU, very large images go through one without a memory

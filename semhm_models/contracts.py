@@ -21,6 +21,11 @@ ratio, about ``MPN_PIXELS`` pixels, sides multiples of ``MPN_MULTIPLE``) or ``fi
 ``MPN_SIZE``: weights exported before aspect-keeping, whose graphs have that size built in)."""
 STAGES: tuple[str, ...] = ("mpn", "qun", "mrn")
 """The three exported graphs, in chain order (one ONNX file each)."""
+LOCATE = "locate"
+"""An optional fourth graph: an MPN trained on scene frames (any aspect, 0-4 persons, animals), which takes the
+photo at its own aspect ratio. Where a weights folder has one, automatic matting first asks it where the persons
+are and runs the chain on a crop around each (``processing.person_crops``): the chain's MPN then sees each person
+large and unsqueezed, as in its training."""
 
 AXIS_NAMES = {"N": "batch", "H": "height", "W": "width", "h": "mask_height", "w": "mask_width"}  # h, w: MPN's input size
 """Symbolic dimensions of ``TENSORS``' shapes -> the dynamic axis names written into the ONNX files."""
@@ -53,6 +58,8 @@ TENSORS: tuple[Tensor, ...] = (
     Tensor("mrn", "mask", "input", ("N", 1, "h", "w"), "unified mask, any size (usually MPN's)"),
     Tensor("mrn", "fgr", "output", ("N", 3, "H", "W"), "foreground colours, free of background"),
     Tensor("mrn", "alpha", "output", ("N", 1, "H", "W"), "alpha matte"),
+    Tensor("locate", "image_lr", "input", ("N", 3, "h", "w"), "RGB at its own aspect in ~30720 px (optional graph, see LOCATE)"),
+    Tensor("locate", "fg_mask", "output", ("N", 1, "h", "w"), "where the persons are, in any framing"),
 )
 
 MPN_MASK_OLD = "fg"  # mpn.onnx's foreground-mask output before it was named "fg_mask": such files still load

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from semhm_models.chain import QUN_MASKS, QunMasks
-from semhm_models.contracts import MPN_INPUTS, STAGES
+from semhm_models.contracts import LOCATE, MPN_INPUTS, STAGES
 from semhm_models.errors import WeightsError
 
 MANIFEST = "manifest.json"
@@ -37,7 +37,7 @@ class FileEntry:
 class Manifest:
     """``manifest.json`` of a weights folder.
 
-    - ``stages``: stage ("mpn", "qun", "mrn") -> float32 ONNX file name;
+    - ``stages``: stage ("mpn", "qun", "mrn", and optionally "locate", ``contracts.LOCATE``) -> float32 ONNX file name;
     - ``precisions``: other precisions' files, e.g. {"fp16": {"mpn": "mpn.fp16.onnx", ...}};
     - ``files``: every listed file name (a plain name inside the folder) -> :class:`FileEntry`;
     - ``mpn_input``: how MPN and QUN take the photo, one of ``contracts.MPN_INPUTS``: "aspect" (its own
@@ -61,8 +61,11 @@ class Manifest:
     info: dict[str, Any] = field(default_factory=dict)
 
     def file(self, stage: str, precision: str = "fp32") -> str:
-        """The file name of ``stage`` in ``precision`` ("fp32" or a key of ``precisions``); KeyError if absent."""
-        return self.stages[stage] if precision == "fp32" else self.precisions[precision][stage]
+        """The file name of ``stage`` in ``precision`` ("fp32" or a key of ``precisions``; the optional "locate"
+        falls back to its float32 file); KeyError if absent."""
+        if precision == "fp32" or (stage == LOCATE and stage not in self.precisions[precision]):
+            return self.stages[stage]
+        return self.precisions[precision][stage]
 
     @classmethod
     def from_dict(cls, data: Any, where: str | os.PathLike = MANIFEST) -> Manifest:
@@ -130,9 +133,11 @@ def _parse(data: Any, where: str) -> Manifest:
         for stage in STAGES:
             if not isinstance(v.get(stage), str):
                 raise bad(f"{fld}.{stage}", "a file name", v.get(stage, _MISSING))
-        extra = set(v) - set(STAGES)
+        extra = set(v) - {*STAGES, LOCATE}
         if extra:
-            raise bad(f"{fld}.{sorted(extra)[0]}", f"only the stages {', '.join(STAGES)}", v[sorted(extra)[0]])
+            raise bad(f"{fld}.{sorted(extra)[0]}", f"only the stages {', '.join(STAGES)} and {LOCATE}", v[sorted(extra)[0]])
+        if not isinstance(v.get(LOCATE, ""), str):
+            raise bad(f"{fld}.{LOCATE}", "a file name", v[LOCATE])
         return dict(v)
 
     fmt = text("format")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 PRECISION_CHOICES = ("auto", "fp32", "fp16")  # auto: fp16 on a GPU provider where the weights have it
 BINDING_CHOICES = ("auto", "on", "off")  # I/O binding: auto = on for GPU providers
+ZOOM_CHOICES = ("auto", "off")  # auto: crop to the persons the weights' locator finds (contracts.LOCATE)
 DEFAULT_MAX_SIDE = None  # the matte is computed at the photo's full size (MRN's own size is bounded by mrn_side)
 DEFAULT_MRN_SIDE = 512  # MRN's network runs at most at this longer side; a guided filter does the rest (docs/benchmarks.md)
 MIN_MAX_SIDE = 32  # below this MRN has no 1/4-scale features left to refine
@@ -54,7 +55,10 @@ class RuntimeOptions:
       (the photo's, up to ``max_side``) with the photo's own edges. None: MRN runs at the working size
       (slower, and MRN's memory grows with the photo: about 1.6 GB at 3840x2160);
     - ``max_pixels``: photos with more pixels are refused before decoding (decompression bombs);
-    - ``binding``: I/O binding, "auto" (on for GPU providers), "on" or "off".
+    - ``binding``: I/O binding, "auto" (on for GPU providers), "on" or "off";
+    - ``zoom``: "auto" (where the weights have a locator, ``contracts.LOCATE``, automatic matting runs the chain
+      on a crop around each person it finds, and a box refine on a crop around the box) or "off" (the whole
+      photo, always).
     """
 
     provider: str = "auto"
@@ -64,9 +68,11 @@ class RuntimeOptions:
     mrn_side: int | None = DEFAULT_MRN_SIDE
     max_pixels: int = DEFAULT_MAX_PIXELS
     binding: str = "auto"
+    zoom: str = "auto"
 
     def __post_init__(self) -> None:
-        for name, choices in (("provider", PROVIDER_CHOICES), ("precision", PRECISION_CHOICES), ("binding", BINDING_CHOICES)):
+        choices_of = {"provider": PROVIDER_CHOICES, "precision": PRECISION_CHOICES, "binding": BINDING_CHOICES, "zoom": ZOOM_CHOICES}
+        for name, choices in choices_of.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} {getattr(self, name)!r}: choose {', '.join(choices)}")
         if self.threads is not None:

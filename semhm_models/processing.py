@@ -145,6 +145,77 @@ def select_person(coarse: np.ndarray, fg_mask: np.ndarray, unified: np.ndarray, 
     return out
 
 
+Crop = tuple[int, int, int, int]  # (y0, y1, x0, x1) in pixels: top, bottom, left, right (exclusive)
+CROP_MARGIN = 0.1  # each side of a crop grows by this share of the person's box ...
+CROP_ASPECT = MPN_SIZE[0] / MPN_SIZE[1]  # ... and then towards the height/width MPN was trained at (6:5)
+LOCATE_PERSON, LOCATE_EDGE, LOCATE_SURE = 0.5, 0.2, 0.8  # the locator's mask: a person, its soft edge, sure
+SURE_SHARE = 0.65  # the locator is sure when this share of its located pixels (> LOCATE_EDGE) is sure (> LOCATE_SURE) ...
+UNSURE_CROP = 0.35  # ... and when it is not, it crops only to crops this small (each person zoomed 1.7x or more)
+SURE_BOX = 0.3  # from this share of sure pixels on, crops hold the sure pixels grown by SURE_GROW, not all located ones
+SURE_GROW = 2  # low-resolution pixels
+SMALL_PART = 0.2  # a part under this share of the largest (arms, bags) joins the nearest larger part's crop
+MAX_CROP = 0.65  # no crop when one would cover more of the photo than this: the persons already fill it
+
+
+def grow_crop(y0: float, y1: float, x0: float, x1: float, hw: tuple[int, int], margin: float = CROP_MARGIN) -> Crop:
+    """A box around a person (pixels, float) grown by ``margin`` of its size on each side, then towards MPN's
+    ``CROP_ASPECT`` (height / width), clipped to the (H, W) image: integer (y0, y1, x0, x1)."""
+    bh, bw = y1 - y0, x1 - x0
+    y0, y1, x0, x1 = y0 - margin * bh, y1 + margin * bh, x0 - margin * bw, x1 + margin * bw
+    bh, bw = y1 - y0, x1 - x0
+    if bh > CROP_ASPECT * bw:
+        x0, x1 = x0 - (bh / CROP_ASPECT - bw) / 2, x1 + (bh / CROP_ASPECT - bw) / 2
+    else:
+        y0, y1 = y0 - (CROP_ASPECT * bw - bh) / 2, y1 + (CROP_ASPECT * bw - bh) / 2
+    return max(0, int(y0)), min(hw[0], int(np.ceil(y1))), max(0, int(x0)), min(hw[1], int(np.ceil(x1)))
+
+
+def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
+    """Where to run the chain on an (H, W) photo, from the locator's mask (``contracts.LOCATE``; float (h, w) in
+    [0, 1] at its own low resolution), as (y0, y1, x0, x1) pixel boxes sorted left to right.
+
+    The located pixels are those above ``LOCATE_EDGE`` connected to sure ones (above ``LOCATE_SURE``); where at
+    least ``SURE_BOX`` of them are sure, only the sure ones grown by ``SURE_GROW`` (a grey animal beside a person
+    stays out). One crop per run of columns they occupy with a person (above ``LOCATE_PERSON``) in it: persons
+    side by side apart, touching ones together; a run under ``SMALL_PART`` of the largest (an arm, a bag) joins
+    the nearest. Each crop is its pixels' box grown by :func:`grow_crop`.
+
+    Empty (matte the whole photo) when the locator finds no person (``person_score`` below ``NO_PERSON``), when a
+    crop would cover more than ``MAX_CROP`` of the photo (the persons fill it), or more than ``UNSURE_CROP`` of it
+    while the locator is unsure (under ``SURE_SHARE`` of the located pixels sure: close-ups in dark clothes,
+    which it sees in part, and animals). Chosen on the scenes split and a second one, with the validation split
+    and the P3M portraits; confirmed on a third: docs/results.md."""
+    if person_score(fg_mask) < NO_PERSON:
+        return []
+    sure_px, edge_px = fg_mask > LOCATE_SURE, fg_mask > LOCATE_EDGE
+    located = reconstruct(sure_px, edge_px)  # what it is sure of with its soft edges
+    if not located.any():
+        return []
+    sure = sure_px.sum() >= SURE_SHARE * located.sum()
+    if sure_px.sum() >= SURE_BOX * located.sum():  # a grey animal beside a person stays out of its crop
+        located = dilate(sure_px, SURE_GROW) & edge_px
+    person, edge = (located & (fg_mask > LOCATE_PERSON)).any(0), located.any(0)
+    runs = np.flatnonzero(np.diff(np.r_[0, edge.astype(np.int8), 0]))  # starts and ends of located columns
+    parts = [(a, b) for a, b in zip(runs[::2], runs[1::2], strict=True) if person[a:b].any()]
+    sizes = [int((located[:, a:b] & (fg_mask[:, a:b] > LOCATE_PERSON)).sum()) for a, b in parts]
+    big = [i for i, n in enumerate(sizes) if n >= SMALL_PART * max(sizes)]
+    cols = {i: [parts[i]] for i in big}
+    for i in set(range(len(parts))) - set(big):  # a small part joins the nearest big one
+        cols[min(big, key=lambda j: abs(sum(parts[j]) - sum(parts[i])))].append(parts[i])
+    lh, lw = fg_mask.shape
+    crops = []
+    for spans in cols.values():
+        region = np.zeros_like(located)
+        for a, b in spans:
+            region[:, a:b] = located[:, a:b]
+        ys, xs = np.nonzero(region)
+        crop = grow_crop(ys.min() * hw[0] / lh, (ys.max() + 1) * hw[0] / lh, xs.min() * hw[1] / lw, (xs.max() + 1) * hw[1] / lw, hw)
+        if (crop[1] - crop[0]) * (crop[3] - crop[2]) > (MAX_CROP if sure else UNSURE_CROP) * hw[0] * hw[1]:
+            return []
+        crops.append(crop)
+    return sorted(crops, key=lambda c: c[2])
+
+
 NO_PERSON = 0.5  # person_score below this: no person found (docs/results.md: measured on the scenes split)
 
 

@@ -48,7 +48,7 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
     assert [r["mrn_side"] for r in report["results"]] == [None, 32, None, 32]
     assert report["host"]["cores"] >= 1 and "commit" in report["host"]
     for r in report["results"]:
-        assert set(r["stages_median_ms"]) == {"decode", "pre", "mpn", "qun", "mrn", "upsample", "post"}
+        assert set(r["stages_median_ms"]) == {"decode", "locate", "pre", "mpn", "qun", "mrn", "upsample", "post"}
         assert (r["stages_median_ms"]["upsample"] > 0) == (r["mrn_side"] == 32)  # the guided filter ran where MRN was smaller
         assert r["end_to_end_incl_decode"]["median_ms"] >= r["end_to_end_excl_decode"]["median_ms"] > 0
         assert r["peak_rss_mb"] > 0 and r["repeats"] == 2 and r["throughput_images_per_s"] > 0

@@ -22,6 +22,7 @@ def test_bundled_manifest_round_trips_exactly():
     assert isinstance(m.files["mpn.onnx"], FileEntry) and m.files["mpn.onnx"].bytes > 0
     assert "licences" in m.info and "files" not in m.info
     assert json.dumps(m.to_dict(), indent=1) + "\n" == (weights.BUNDLED / "manifest.json").read_text()
+    assert m.file("locate") == m.file("locate", "fp16") == "locate.onnx"  # the locator is float32 only
 
 
 def _with(path: str, value) -> dict:
@@ -54,6 +55,8 @@ def _with(path: str, value) -> dict:
         ("stages|mrn", ..., "stages.mrn"),
         ("stages|mrn", "other.onnx", "stages.mrn"),
         ("stages|extra", "mpn.onnx", "stages.extra"),
+        ("stages|locate", 3, "stages.locate"),
+        ("stages|locate", "other.onnx", "stages.locate"),
         ("precisions", "fp16", "precisions"),
         ("precisions|fp16", ["x"], "precisions.fp16"),
         ("format", ..., "format"),

@@ -28,6 +28,7 @@ from semhm_models.options import THREADS_ENV, RuntimeOptions, env_threads, max_t
         ("provider", "tpu", "choose auto, cpu, cuda, tensorrt"),
         ("precision", "int8", "choose auto, fp32, fp16"),
         ("binding", "yes", "choose auto, on, off"),
+        ("zoom", "on", "choose auto, off"),
     ],
 )
 def test_fields_out_of_range_are_refused(field, value, match):

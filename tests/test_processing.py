@@ -249,3 +249,53 @@ def test_guided_upsample_threads_share_the_rows_exactly():
     alpha, fgr, image = _low(rgb, (40, 20))
     one, two = pp.guided_upsample(alpha, fgr, image, rgb, threads=1), pp.guided_upsample(alpha, fgr, image, rgb, threads=3)
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+
+def _locator_mask(h: int, w: int, persons: list[tuple[int, int, int, int]], value: float = 1.0) -> np.ndarray:
+    """A locator's low-resolution mask with a filled box (y0, y1, x0, x1) of ``value`` per person."""
+    m = np.zeros((h, w), np.float32)
+    for y0, y1, x0, x1 in persons:
+        m[y0:y1, x0:x1] = value
+    return m
+
+
+def test_person_crops_put_each_side_by_side_person_in_its_own_crop_at_mpns_shape():
+    """Two persons apart in a 16:9 photo get one crop each, grown by CROP_MARGIN and towards 6:5 (height /
+    width), in pixels of the photo; an arm apart from its person (under SMALL_PART of it) joins its crop."""
+    fg = _locator_mask(72, 128, [(20, 70, 30, 45), (15, 70, 80, 100), (40, 44, 48, 51)])  # two persons and an arm
+    crops = pp.person_crops(fg, (720, 1280))
+    assert len(crops) == 2
+    (y0, y1, x0, x1), second = crops
+    assert x0 < 300 and x1 > 510 and y0 < 200 and y1 == 720  # the first person's crop holds its arm (x 480-510)
+    assert 1.0 < (y1 - y0) / (x1 - x0) <= pp.CROP_ASPECT + 0.01
+    assert second[2] < 800 < 1000 < second[3]
+
+
+def test_person_crops_are_empty_where_the_chain_should_see_the_whole_photo():
+    """No crop when the locator finds no person, when the persons fill the photo, or when it is unsure of what it
+    finds (mostly grey: a close-up it sees in part) and the crop would not zoom much (over UNSURE_CROP of the
+    photo); persons touching each other share a crop."""
+    hw = (720, 1280)
+    assert pp.person_crops(np.zeros((72, 128), np.float32), hw) == []
+    assert pp.person_crops(_locator_mask(72, 128, [(0, 72, 20, 110)]), hw) == []
+    assert len(pp.person_crops(_locator_mask(72, 128, [(20, 70, 10, 25), (20, 70, 25, 40)]), hw)) == 1
+
+    def grey_with_a_sure_core(person, core):
+        return np.maximum(_locator_mask(72, 128, [person], 0.6), _locator_mask(72, 128, [core]))
+
+    big = (10, 72, 40, 70)  # its crop covers 46% of the photo
+    assert len(pp.person_crops(_locator_mask(72, 128, [big]), hw)) == 1
+    assert pp.person_crops(grey_with_a_sure_core(big, (30, 40, 50, 60)), hw) == []
+    ((y0, y1, x0, x1),) = pp.person_crops(grey_with_a_sure_core((40, 70, 10, 25), (50, 55, 15, 20)), hw)
+    assert y0 < 400 and y1 == 720 and x0 < 100 and x1 > 250  # the whole grey person, not its core
+
+
+def test_a_grey_animal_beside_a_person_stays_out_of_the_persons_crop():
+    fg = np.maximum(_locator_mask(72, 128, [(20, 70, 30, 45)]), _locator_mask(72, 128, [(20, 70, 45, 80)], 0.5))
+    ((_, _, x0, x1),) = pp.person_crops(fg, (720, 1280))
+    assert x0 < 300 and 450 < x1 < 700  # the animal reaches x = 800
+
+
+def test_grow_crop_grows_towards_mpns_shape_and_stays_inside_the_image():
+    assert pp.grow_crop(100, 200, 100, 200, (1000, 1000), margin=0.0) == (90, 210, 100, 200)
+    assert pp.grow_crop(0, 1000, 450, 550, (1000, 1000), margin=0.1) == (0, 1000, 0, 1000)

@@ -74,7 +74,8 @@ def test_bundled_default_is_present_and_verified():
     w = weights.resolve(None)
     assert w.source == "bundled default"
     m = w.manifest
-    assert sum(f.bytes for f in m.files.values()) < 8_000_000  # small enough to keep every version in git
+    # small enough to keep every version in git: 6.2 MB for the three stages in fp32 and fp16, 3.5 MB for the locator
+    assert sum(f.bytes for f in m.files.values()) < 10_000_000
     assert set(m.info["metrics"]["validation"]) >= {"sad", "mse", "grad", "conn"}
     assert "CCP" in json.dumps(m.info["licences"]) and m.info["training"]["commands"]
 

@@ -152,6 +152,7 @@ def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mpn-input", choices=MPN_INPUTS, default="aspect", help="MPN/QUN input: the photo's aspect (aspect) or 192x160 (fixed)"
     )
+    p.add_argument("--locate-from", default=None, help="a run whose scene-trained MPN becomes the locator, locate.onnx (optional)")
 
 
 def run_export(args: argparse.Namespace) -> str:
@@ -159,12 +160,16 @@ def run_export(args: argparse.Namespace) -> str:
 
     info = json.loads(Path(args.info).read_text()) if args.info else None
     precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
-    export(args.run, args.out, args.mpn_from, args.qun_from, info, precisions, args.mpn_tta, args.qun_masks, args.mpn_input)
+    export(
+        args.run, args.out, args.mpn_from, args.qun_from, info, precisions, args.mpn_tta, args.qun_masks, args.mpn_input, args.locate_from
+    )
     # fp32 must match torch; fp16 only within its rounding (its quality is measured on validation)
     report = {}
     for precision, limit in (("fp32", 1e-4), ("fp16", 5e-2)):
         if precision == "fp32" or precision in precisions:
-            report[precision] = diffs = parity(args.run, args.out, mpn_from=args.mpn_from, qun_from=args.qun_from, precision=precision)
+            report[precision] = diffs = parity(
+                args.run, args.out, mpn_from=args.mpn_from, qun_from=args.qun_from, precision=precision, locate_from=args.locate_from
+            )
             if max(diffs.values()) > limit:
                 raise ValueError(f"ONNX {precision} parity check failed: {diffs}")
     return json.dumps({"parity_max_abs_diff": report}, indent=1)

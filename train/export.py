@@ -60,12 +60,15 @@ def export(
     tta: str = DEFAULT_TTA,
     qun_masks: str = "all",
     mpn_input: str = "aspect",
+    locate_from: str | None = None,
 ) -> dict:
     """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` in each of ``precisions`` (fp32 always), MPN with
     test-time augmentation ``tta``, and write its manifest. ``qun_masks``: which masks the runtime sends
     through QUN, "all" (the paper) or "coarse" (users' masks only; MPN's go straight to MRN).
     ``mpn_input``: how the runtime sizes MPN's and QUN's input (contracts.MPN_INPUTS): "aspect", or
-    "fixed" (192x160, for an MPN trained so; the graphs stay dynamic)."""
+    "fixed" (192x160, for an MPN trained so; the graphs stay dynamic). ``locate_from``: a run whose MPN (trained
+    on scene frames at the photo's aspect) becomes the optional locator, ``locate.onnx`` (contracts.LOCATE; float32
+    only, with ``tta``)."""
     if mpn_input not in MPN_INPUTS:
         raise ValueError(f"mpn input {mpn_input!r}: choose {', '.join(MPN_INPUTS)}")
     bad = [p for p in precisions if p not in PRECISIONS]
@@ -82,6 +85,9 @@ def export(
             files[precision][stage] = onnx_name(stage, precision)
             export_stage(as_exported(stage, net, precision, tta), stage, out / files[precision][stage])
     stages = files.pop("fp32")
+    if locate_from:
+        stages[contracts.LOCATE] = f"{contracts.LOCATE}.onnx"
+        export_stage(as_exported("mpn", load_stage("mpn", Path(locate_from)), "fp32", tta), "mpn", out / stages[contracts.LOCATE])
     extra = {
         "name": "semhm",
         "inputs": {
@@ -94,7 +100,13 @@ def export(
         "mpn_input": mpn_input,  # the manifest leaves out "fixed", its default
         "mpn_tta": tta,
         "qun_masks": qun_masks,
-        "exported_from": {"run": str(run), "commit": commit() or "unknown", "opset": OPSET, "torch": torch.__version__},
+        "exported_from": {
+            "run": str(run),
+            **({"locate_from": str(locate_from)} if locate_from else {}),
+            "commit": commit() or "unknown",
+            "opset": OPSET,
+            "torch": torch.__version__,
+        },
         **(info or {}),
     }
     return weights.write_manifest(out, stages, extra, files)
@@ -108,17 +120,19 @@ def parity(
     mpn_from: str | None = None,
     qun_from: str | None = None,
     precision: str = "fp32",
+    locate_from: str | None = None,
 ) -> dict[str, float]:
     """Max |torch float32 - onnxruntime| per stage output, MRN at each of ``sizes``, for the ONNX files of
-    ``precision`` (fp16 differs by its rounding: a report, not a bug)."""
+    ``precision`` (fp16 differs by its rounding: a report, not a bug); with ``locate_from``, locate.onnx too."""
     from semhm_models.runtime import create_session
 
     g = torch.Generator().manual_seed(seed)
     tta = weights.read_manifest(Path(onnx_dir)).mpn_tta
     res = {}
-    for stage in contracts.STAGES:
-        net = load_stage(stage, {"mpn": mpn_from, "qun": qun_from}.get(stage) or run)
-        sess = create_session(str(Path(onnx_dir) / onnx_name(stage, precision)), "cpu")
+    graphs = [(s, s, {"mpn": mpn_from, "qun": qun_from}.get(s) or run) for s in contracts.STAGES]
+    for name, stage, src in graphs + ([(contracts.LOCATE, "mpn", locate_from)] if locate_from else []):
+        net = load_stage(stage, src)
+        sess = create_session(str(Path(onnx_dir) / onnx_name(name, "fp32" if name == contracts.LOCATE else precision)), "cpu")
         cases = (
             [contracts.example_shapes(stage, lowres_hw=hw) for hw in LOWRES_SIZES]
             if stage != "mrn"
@@ -130,6 +144,6 @@ def parity(
                 ref = as_exported(stage, net, tta=tta)(*xs)
             ref = ref if isinstance(ref, tuple) else (ref,)
             got = sess.run(None, {n: x.numpy() for n, x in zip(contracts.INPUTS[stage], xs, strict=False)})
-            key = f"{stage}@{shp[0][2]}x{shp[0][3]}"
+            key = f"{name}@{shp[0][2]}x{shp[0][3]}"
             res[key] = max(float(np.abs(r.numpy() - o).max()) for r, o in zip(ref, got, strict=False))
     return res

@@ -25,7 +25,7 @@ from semhm_models.options import DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_C
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
 BIG_PIXELS = 2_100_000  # above this (about 1920x1080), a row times a third of --repeats: each run takes seconds
-TIMINGS = ("decode", "pre", "mpn", "qun", "mrn", "upsample", "post")  # the columns of the per-stage timing table
+TIMINGS = ("decode", "locate", "pre", "mpn", "qun", "mrn", "upsample", "post")  # the columns of the per-stage timing table
 PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, see data/ATTRIBUTION.md
 
 

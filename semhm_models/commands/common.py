@@ -12,7 +12,15 @@ import tempfile
 from pathlib import Path
 
 from semhm_models.errors import SemhmError
-from semhm_models.options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
+from semhm_models.options import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_SIDE,
+    DEFAULT_MRN_SIDE,
+    PRECISION_CHOICES,
+    PROVIDER_CHOICES,
+    ZOOM_CHOICES,
+    RuntimeOptions,
+)
 
 FORMATS = ("rgba", "alpha", "fg", "composite")
 # output file suffix -> Pillow format; the suffix of -o decides the format of a single output file
@@ -59,6 +67,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision", default="auto", choices=PRECISION_CHOICES, help="weights: auto (fp16 on a GPU where the weights have it), fp32, fp16"
     )
+    p.add_argument(
+        "--zoom",
+        default="auto",
+        choices=ZOOM_CHOICES,
+        help="auto: run the chain on a crop around each person the weights' locator finds, and around a --box (persons small "
+        "in a wide photo come out whole); off: always on the whole photo (default: auto)",
+    )
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
@@ -88,6 +103,7 @@ def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
             max_side=args.max_side,
             mrn_side=args.mrn_side,
             max_pixels=args.max_pixels,
+            zoom=args.zoom,
         )
     except ValueError as e:  # the messages name the API's fields: say the command line's flags
         field = str(e).split(" ", 1)[0]
