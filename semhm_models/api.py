@@ -35,8 +35,9 @@ class Matte:
       not the photo's, for cutouts without colour spill); alpha and foreground may be views of one
       (H, W, 4) array (the guided filter writes them so): ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
-      (:func:`semhm_models.processing.person_score` of the weights' locator's mask where they have one, else of
-      MPN's), or inside the user's mask or box for a refine (MPN's); see ``no_person``;
+      (:func:`semhm_models.processing.person_score` of MPN's mask, the highest of its crops' for a photo matted
+      in crops, or of the weights' locator's mask where that finds no one), or inside the user's mask or box
+      for a refine; see ``no_person``;
     - ``timings``: seconds per step ("decode", "locate" (where the weights have a locator), "pre", "mpn", "qun",
       "mrn", "upsample" (the guided filter, when MRN ran below the working size), "post"; summed over the crops
       of a photo matted in crops)."""
@@ -209,7 +210,8 @@ class Matter:
 
         With ``zoom`` "auto" (``RuntimeOptions``) the chain runs on crops: without a mask, around each person the
         weights' locator finds (``processing.person_crops``; the whole photo where it finds none, is unsure, or
-        the persons fill the photo); for a box, around the box (``processing.grow_crop``). Alpha is 0 outside
+        the persons fill the photo); for a box, around the box (``processing.grow_crop``). A crop whose matte runs
+        into its top or bottom edge is matted once more, taller (``processing.fit_crop``). Alpha is 0 outside
         the crops, and where crops overlap each pixel comes from the crop with the higher alpha. Where the
         locator finds no person (``Matte.no_person``), the alpha is 0 everywhere and the chain does not run.
 
@@ -232,24 +234,30 @@ class Matter:
             located = self.sessions[LOCATE].run([self.locate_mask], {"image_lr": pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))})[0][0, 0]
             crops = pp.person_crops(located, (h, w))
             t["locate"] = time.perf_counter() - t0
-        scores = [] if located is None else [pp.person_score(located)]  # the locator's word, where it ran
-        if scores and scores[0] < pp.NO_PERSON:  # the locator finds no one: nothing to cut out
+        if located is not None and (person := pp.person_score(located)) < pp.NO_PERSON:  # no one: nothing to cut out
             a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255
         elif not crops:
-            a, f, score = self._whole(rgb, mask, t, mask_kind)
-            scores.append(score)
+            a, f, person = self._whole(rgb, mask, t, mask_kind)
         else:  # the chain on each crop; outside them nothing is a person
             a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255
-            for y0, y1, x0, x1 in crops:
-                part = None if mask is None else mask[y0:y1, x0:x1]
-                ca, cf, score = self._whole(np.ascontiguousarray(rgb[y0:y1, x0:x1]), part, t, mask_kind)
+            scores = []
+            for crop in crops:
+                ca, cf, score = self._crop(rgb, mask, crop, t, mask_kind)
+                if (grown := pp.fit_crop(ca, crop, (h, w))) is not None:  # the matte runs out of it: once more, taller
+                    crop, (ca, cf, score) = grown, self._crop(rgb, mask, grown, t, mask_kind)
+                y0, y1, x0, x1 = crop
                 ahead = ca > a[y0:y1, x0:x1]  # overlapping crops: each pixel from the crop that sees most of a person
                 a[y0:y1, x0:x1][ahead], f[y0:y1, x0:x1][ahead] = ca[ahead], cf[ahead]
                 scores.append(score)
-        person = scores[0]
+            person = max(scores)
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
         return Matte(a, f, t, person)
+
+    def _crop(self, rgb: np.ndarray, mask: np.ndarray | None, crop: pp.Crop, t: dict[str, float], mask_kind: str):
+        """``_whole`` on the (y0, y1, x0, x1) ``crop`` of ``rgb`` and of ``mask``."""
+        y0, y1, x0, x1 = crop
+        return self._whole(np.ascontiguousarray(rgb[y0:y1, x0:x1]), None if mask is None else mask[y0:y1, x0:x1], t, mask_kind)
 
     def _whole(self, rgb: np.ndarray, mask: np.ndarray | None, t: dict[str, float], mask_kind: str) -> tuple[np.ndarray, np.ndarray, float]:
         """The chain on all of ``rgb``: alpha (H, W), foreground (H, W, 3), person score; adds each step's

@@ -153,8 +153,12 @@ SURE_SHARE = 0.65  # the locator is sure when this share of its located pixels (
 UNSURE_CROP = 0.35  # ... and when it is not, it crops only to crops this small (each person zoomed 1.7x or more)
 SURE_BOX = 0.3  # from this share of sure pixels on, crops hold the sure pixels grown by SURE_GROW, not all located ones
 SURE_GROW = 2  # low-resolution pixels
-SMALL_PART = 0.2  # a part under this share of the largest (arms, bags) joins the nearest larger part's crop
+SMALL_PART = 0.2  # a part under this share of the largest (arms, bags) joins the nearest larger part's crop ...
+NEAR = 2  # ... when at most its own width plus this many columns away; a far one under
+TINY_PART = 0.05  # this share of the largest is dropped, else it is a person of its own
 MAX_CROP = 0.65  # no crop when one would cover more of the photo than this: the persons already fill it
+MIN_CROP_SIDE = 32  # nor when a crop would be smaller than this many pixels a side: MRN needs 1/4-scale features
+FIT_TOUCH = 0.01  # a crop grows when over this share of its top or bottom edge inside the photo has alpha > 0.5
 
 
 def grow_crop(y0: float, y1: float, x0: float, x1: float, hw: tuple[int, int], margin: float = CROP_MARGIN) -> Crop:
@@ -177,11 +181,13 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     The located pixels are those above ``LOCATE_EDGE`` connected to sure ones (above ``LOCATE_SURE``); where at
     least ``SURE_BOX`` of them are sure, only the sure ones grown by ``SURE_GROW`` (a grey animal beside a person
     stays out). One crop per run of columns they occupy with a person (above ``LOCATE_PERSON``) in it: persons
-    side by side apart, touching ones together; a run under ``SMALL_PART`` of the largest (an arm, a bag) joins
-    the nearest. Each crop is its pixels' box grown by :func:`grow_crop`.
+    side by side apart, touching ones together; a run under ``SMALL_PART`` of the largest joins the nearest when it
+    is near (an arm, a bag), else it is a person of its own (dropped under ``TINY_PART``). Each crop is its
+    pixels' box grown by :func:`grow_crop`; :func:`fit_crop` grows it further where the matte runs out of it.
 
     Empty (matte the whole photo) when the locator finds no person (``person_score`` below ``NO_PERSON``), when a
-    crop would cover more than ``MAX_CROP`` of the photo (the persons fill it), or more than ``UNSURE_CROP`` of it
+    crop would be under ``MIN_CROP_SIDE`` a side or cover more than ``MAX_CROP`` of the photo (the persons fill
+    it), or more than ``UNSURE_CROP`` of it
     while the locator is unsure (under ``SURE_SHARE`` of the located pixels sure: close-ups in dark clothes,
     which it sees in part, and animals). Chosen on the scenes split and a second one, with the validation split
     and the P3M portraits; confirmed on a third: docs/results.md."""
@@ -200,8 +206,16 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     sizes = [int((located[:, a:b] & (fg_mask[:, a:b] > LOCATE_PERSON)).sum()) for a, b in parts]
     big = [i for i, n in enumerate(sizes) if n >= SMALL_PART * max(sizes)]
     cols = {i: [parts[i]] for i in big}
-    for i in set(range(len(parts))) - set(big):  # a small part joins the nearest big one
-        cols[min(big, key=lambda j: abs(sum(parts[j]) - sum(parts[i])))].append(parts[i])
+
+    def gap(p: tuple[int, int], q: tuple[int, int]) -> int:  # columns between two runs
+        return max(p[0] - q[1], q[0] - p[1])
+
+    for i in sorted(set(range(len(parts))) - set(big)):  # an arm or a bag joins its person; a far small person is one
+        j = min(big, key=lambda k: gap(parts[k], parts[i]))
+        if gap(parts[j], parts[i]) <= parts[i][1] - parts[i][0] + NEAR:
+            cols[j].append(parts[i])
+        elif sizes[i] >= TINY_PART * max(sizes):
+            cols[i] = [parts[i]]
     lh, lw = fg_mask.shape
     crops = []
     for spans in cols.values():
@@ -210,10 +224,23 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
             region[:, a:b] = located[:, a:b]
         ys, xs = np.nonzero(region)
         crop = grow_crop(ys.min() * hw[0] / lh, (ys.max() + 1) * hw[0] / lh, xs.min() * hw[1] / lw, (xs.max() + 1) * hw[1] / lw, hw)
-        if (crop[1] - crop[0]) * (crop[3] - crop[2]) > (MAX_CROP if sure else UNSURE_CROP) * hw[0] * hw[1]:
+        too_big = (crop[1] - crop[0]) * (crop[3] - crop[2]) > (MAX_CROP if sure else UNSURE_CROP) * hw[0] * hw[1]
+        if too_big or min(crop[1] - crop[0], crop[3] - crop[2]) < MIN_CROP_SIDE:
             return []
         crops.append(crop)
     return sorted(crops, key=lambda c: c[2])
+
+
+def fit_crop(alpha: np.ndarray, crop: Crop, hw: tuple[int, int]) -> Crop | None:
+    """``crop`` (y0, y1, x0, x1) of an (H, W) photo grown by half its height upwards and downwards where its matte
+    ``alpha`` (float (h, w) in [0, 1], the crop's) runs into its top or bottom edge inside the photo (over
+    ``FIT_TOUCH`` of the edge above 0.5: a head or feet the locator missed), clipped to the photo; None when the
+    matte fits. Only up and down: a neighbour at a crop's side is no reason to grow it."""
+    y0, y1, x0, x1 = crop
+    grow = (y1 - y0) // 2
+    top = y0 - grow if y0 > 0 and (alpha[0] > 0.5).mean() > FIT_TOUCH else y0
+    bottom = y1 + grow if y1 < hw[0] and (alpha[-1] > 0.5).mean() > FIT_TOUCH else y1
+    return None if (top, bottom) == (y0, y1) else (max(0, top), min(hw[0], bottom), x0, x1)
 
 
 NO_PERSON = 0.5  # person_score below this: no person found (docs/results.md: measured on the scenes split)

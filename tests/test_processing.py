@@ -299,3 +299,22 @@ def test_a_grey_animal_beside_a_person_stays_out_of_the_persons_crop():
 def test_grow_crop_grows_towards_mpns_shape_and_stays_inside_the_image():
     assert pp.grow_crop(100, 200, 100, 200, (1000, 1000), margin=0.0) == (90, 210, 100, 200)
     assert pp.grow_crop(0, 1000, 450, 550, (1000, 1000), margin=0.1) == (0, 1000, 0, 1000)
+
+
+def test_a_small_person_far_from_a_big_one_gets_a_crop_of_its_own():
+    """A person under SMALL_PART of the largest but far from it is not an arm: it gets its own crop (and the big
+    person's crop stays under MAX_CROP); one under TINY_PART is dropped; crops under MIN_CROP_SIDE mean no crop."""
+    fg = _locator_mask(72, 128, [(0, 72, 10, 40), (50, 70, 100, 106)])
+    assert len(pp.person_crops(fg, (720, 1280))) == 2
+    assert len(pp.person_crops(_locator_mask(72, 128, [(0, 72, 10, 40), (66, 70, 100, 102)]), (720, 1280))) == 1
+    assert pp.person_crops(fg, (40, 71)) == []
+
+
+def test_fit_crop_grows_a_crop_up_and_down_where_the_matte_runs_out_of_it():
+    alpha = np.zeros((100, 80), np.float32)
+    alpha[40:, 30:50] = 1  # legs through the crop's bottom edge
+    assert pp.fit_crop(alpha, (100, 200, 50, 130), (1000, 800)) == (100, 250, 50, 130)
+    assert pp.fit_crop(alpha, (900, 1000, 50, 130), (1000, 800)) is None  # the photo's own edge
+    alpha[:] = 0
+    alpha[20:80, :3] = 1  # a neighbour cut by the crop's side is no reason
+    assert pp.fit_crop(alpha, (100, 200, 50, 130), (1000, 800)) is None

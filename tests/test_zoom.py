@@ -82,3 +82,12 @@ def test_a_photo_with_no_one_in_it_is_not_matted(group, tmp_path, capsys):
     assert (tmp_path / "off" / "street.png").exists()
     with pytest.raises(SystemExit):
         main(["matte", str(tmp_path / "street.png"), "-o", str(tmp_path / "x"), "--zoom", "on"])
+
+
+def test_an_empty_matte_is_never_silent(group):
+    """However small the photo (crops under MIN_CROP_SIDE are not made), a matte with nothing above 0.5 comes
+    with no_person, so the command line warns."""
+    matter = Matter.from_pretrained(None, provider="cpu", threads=2)
+    for width in (40, 64, 96, 128, 256):
+        m = matter(np.asarray(Image.fromarray(group[0]).resize((width, width * 288 // 512), Image.LANCZOS)))
+        assert m.no_person or m.alpha.max() > 0.5, width
