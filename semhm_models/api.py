@@ -36,8 +36,7 @@ class Matte:
       (H, W, 4) array (the guided filter writes them so): ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
       (:func:`semhm_models.processing.person_score` of MPN's mask, the highest of its crops' for a photo matted
-      in crops, or of the weights' locator's mask where that finds no one), or inside the user's mask or box
-      for a refine; see ``no_person``;
+      in crops), or inside the user's mask or box for a refine; see ``no_person``;
     - ``timings``: seconds per step ("decode", "locate" (where the weights have a locator), "pre", "mpn", "qun",
       "mrn", "upsample" (the guided filter, when MRN ran below the working size), "post"; summed over the crops
       of a photo matted in crops)."""
@@ -212,8 +211,7 @@ class Matter:
         weights' locator finds (``processing.person_crops``; the whole photo where it finds none, is unsure, or
         the persons fill the photo); for a box, around the box (``processing.grow_crop``). A crop whose matte runs
         into its top or bottom edge is matted once more, taller (``processing.fit_crop``). Alpha is 0 outside
-        the crops, and where crops overlap each pixel comes from the crop with the higher alpha. Where the
-        locator finds no person (``Matte.no_person``), the alpha is 0 everywhere and the chain does not run.
+        the crops, and where crops overlap each pixel comes from the crop with the higher alpha.
 
         Raises ImageError when the mask's or the alpha's size is not the image's, ValueError for another
         ``mask_kind``."""
@@ -225,18 +223,15 @@ class Matter:
         if mask_kind not in pp.MASK_KINDS:
             raise ValueError(f"mask kind {mask_kind!r}: choose {', '.join(pp.MASK_KINDS)}")
         crops: list[pp.Crop] = []
-        located = None
         if self.options.zoom == "auto" and mask is not None and mask_kind == "box":
             ys, xs = np.nonzero(mask > 0.5)  # a box's own crop: its person large, as MPN learnt persons
             crops = [pp.grow_crop(ys.min(), ys.max() + 1, xs.min(), xs.max() + 1, (h, w))]
         elif mask is None and LOCATE in self.sessions:
             t0 = time.perf_counter()
-            located = self.sessions[LOCATE].run([self.locate_mask], {"image_lr": pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))})[0][0, 0]
-            crops = pp.person_crops(located, (h, w))
+            located = self.sessions[LOCATE].run([self.locate_mask], {"image_lr": pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))})
+            crops = pp.person_crops(located[0][0, 0], (h, w))
             t["locate"] = time.perf_counter() - t0
-        if located is not None and (person := pp.person_score(located)) < pp.NO_PERSON:  # no one: nothing to cut out
-            a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255
-        elif not crops:
+        if not crops:
             a, f, person = self._whole(rgb, mask, t, mask_kind)
         else:  # the chain on each crop; outside them nothing is a person
             a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255

@@ -154,8 +154,9 @@ UNSURE_CROP = 0.35  # ... and when it is not, it crops only to crops this small 
 SURE_BOX = 0.3  # from this share of sure pixels on, crops hold the sure pixels grown by SURE_GROW, not all located ones
 SURE_GROW = 2  # low-resolution pixels
 SMALL_PART = 0.2  # a part under this share of the largest (arms, bags) joins the nearest larger part's crop ...
-NEAR = 2  # ... when at most its own width plus this many columns away; a far one under
-TINY_PART = 0.05  # this share of the largest is dropped, else it is a person of its own
+NEAR = 2  # ... when at most this many columns away; a farther one under
+TINY_PART = 0.05  # this share of the largest is left out, else it is a person of its own
+MAX_CROPS = 6  # more persons than this: the whole photo (each crop costs a run of the chain)
 MAX_CROP = 0.65  # no crop when one would cover more of the photo than this: the persons already fill it
 MIN_CROP_SIDE = 32  # nor when a crop would be smaller than this many pixels a side: MRN needs 1/4-scale features
 FIT_TOUCH = 0.01  # a crop grows when over this share of its top or bottom edge inside the photo has alpha > 0.5
@@ -182,10 +183,13 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     least ``SURE_BOX`` of them are sure, only the sure ones grown by ``SURE_GROW`` (a grey animal beside a person
     stays out). One crop per run of columns they occupy with a person (above ``LOCATE_PERSON``) in it: persons
     side by side apart, touching ones together; a run under ``SMALL_PART`` of the largest joins the nearest when it
-    is near (an arm, a bag), else it is a person of its own (dropped under ``TINY_PART``). Each crop is its
-    pixels' box grown by :func:`grow_crop`; :func:`fit_crop` grows it further where the matte runs out of it.
+    is within ``NEAR`` columns (an arm, a bag), else it is a person of its own (left out under ``TINY_PART``). Each
+    crop is its pixels' box grown by :func:`grow_crop`; :func:`fit_crop` grows it further where the matte runs
+    out of it.
 
-    Empty (matte the whole photo) when the locator finds no person (``person_score`` below ``NO_PERSON``), when a
+    Empty (matte the whole photo) when the locator finds no person (``person_score`` below ``NO_PERSON``), when it
+    finds more than ``MAX_CROPS`` persons, when the crops would leave out more than ``TINY_PART`` of the largest
+    person's worth of pixels it calls a person (above ``LOCATE_PERSON``: persons it is less sure of), when a
     crop would be under ``MIN_CROP_SIDE`` a side or cover more than ``MAX_CROP`` of the photo (the persons fill
     it), or more than ``UNSURE_CROP`` of it
     while the locator is unsure (under ``SURE_SHARE`` of the located pixels sure: close-ups in dark clothes,
@@ -212,12 +216,14 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
 
     for i in sorted(set(range(len(parts))) - set(big)):  # an arm or a bag joins its person; a far small person is one
         j = min(big, key=lambda k: gap(parts[k], parts[i]))
-        if gap(parts[j], parts[i]) <= parts[i][1] - parts[i][0] + NEAR:
+        if gap(parts[j], parts[i]) <= NEAR:
             cols[j].append(parts[i])
         elif sizes[i] >= TINY_PART * max(sizes):
             cols[i] = [parts[i]]
     lh, lw = fg_mask.shape
     crops = []
+    if len(cols) > MAX_CROPS:
+        return []
     for spans in cols.values():
         region = np.zeros_like(located)
         for a, b in spans:
@@ -228,6 +234,11 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
         if too_big or min(crop[1] - crop[0], crop[3] - crop[2]) < MIN_CROP_SIDE:
             return []
         crops.append(crop)
+    covered = np.zeros_like(located)
+    for y0, y1, x0, x1 in crops:
+        covered[y0 * lh // hw[0] : -(-y1 * lh // hw[0]), x0 * lw // hw[1] : -(-x1 * lw // hw[1])] = True
+    if ((fg_mask > LOCATE_PERSON) & ~covered).sum() > TINY_PART * max(sizes):  # a person it is less sure of: keep it
+        return []
     return sorted(crops, key=lambda c: c[2])
 
 

@@ -301,13 +301,19 @@ def test_grow_crop_grows_towards_mpns_shape_and_stays_inside_the_image():
     assert pp.grow_crop(0, 1000, 450, 550, (1000, 1000), margin=0.1) == (0, 1000, 0, 1000)
 
 
-def test_a_small_person_far_from_a_big_one_gets_a_crop_of_its_own():
-    """A person under SMALL_PART of the largest but far from it is not an arm: it gets its own crop (and the big
-    person's crop stays under MAX_CROP); one under TINY_PART is dropped; crops under MIN_CROP_SIDE mean no crop."""
-    fg = _locator_mask(72, 128, [(0, 72, 10, 40), (50, 70, 100, 106)])
-    assert len(pp.person_crops(fg, (720, 1280))) == 2
-    assert len(pp.person_crops(_locator_mask(72, 128, [(0, 72, 10, 40), (66, 70, 100, 102)]), (720, 1280))) == 1
+def test_no_person_is_left_out_of_the_crops():
+    """A small person a few columns from a big one is not an arm: it gets its own crop (and the big person's crop
+    stays under MAX_CROP); a tiny blob is left out. A person the locator is less sure of (0.6, no sure pixel),
+    more than MAX_CROPS persons, or crops under MIN_CROP_SIDE: the whole photo."""
+    hw = (720, 1280)
+    fg = _locator_mask(72, 128, [(0, 72, 10, 40), (50, 70, 45, 51)])
+    assert len(pp.person_crops(fg, hw)) == 2
+    assert len(pp.person_crops(_locator_mask(72, 128, [(0, 72, 10, 40), (68, 70, 100, 102)]), hw)) == 1
     assert pp.person_crops(fg, (40, 71)) == []
+    unsure = np.maximum(_locator_mask(72, 128, [(20, 70, 10, 25)]), _locator_mask(72, 128, [(20, 70, 80, 95)], 0.6))
+    assert pp.person_crops(unsure, hw) == []
+    crowd = _locator_mask(72, 128, [(30, 70, 2 + 18 * i, 12 + 18 * i) for i in range(7)])
+    assert pp.person_crops(crowd, hw) == [] and len(pp.person_crops(crowd[:, :90], (720, 900))) == 5
 
 
 def test_fit_crop_grows_a_crop_up_and_down_where_the_matte_runs_out_of_it():
