@@ -224,8 +224,9 @@ class Matter:
             raise ValueError(f"mask kind {mask_kind!r}: choose {', '.join(pp.MASK_KINDS)}")
         crops: list[pp.Crop] = []
         if self.options.zoom == "auto" and mask is not None and mask_kind == "box":
-            ys, xs = np.nonzero(mask > 0.5)  # a box's own crop: its person large, as MPN learnt persons
-            crops = [pp.grow_crop(ys.min(), ys.max() + 1, xs.min(), xs.max() + 1, (h, w))]
+            inside = mask > 0.5  # a box's own crop: its person large, as MPN learnt persons
+            ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
+            crops = [pp.grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, (h, w))]
         elif mask is None and LOCATE in self.sessions:
             t0 = time.perf_counter()
             located = self.sessions[LOCATE].run([self.locate_mask], {"image_lr": pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))})

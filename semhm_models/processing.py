@@ -191,10 +191,9 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     finds more than ``MAX_CROPS`` persons, when the crops would leave out more than ``TINY_PART`` of the largest
     person's worth of pixels it calls a person (above ``LOCATE_PERSON``: persons it is less sure of), when a
     crop would be under ``MIN_CROP_SIDE`` a side or cover more than ``MAX_CROP`` of the photo (the persons fill
-    it), or more than ``UNSURE_CROP`` of it
-    while the locator is unsure (under ``SURE_SHARE`` of the located pixels sure: close-ups in dark clothes,
-    which it sees in part, and animals). Chosen on the scenes split and a second one, with the validation split
-    and the P3M portraits; confirmed on a third: docs/results.md."""
+    it), or more than ``UNSURE_CROP`` of it while the locator is unsure (under ``SURE_SHARE`` of the located
+    pixels sure: close-ups in dark clothes, which it sees in part, and animals). Chosen on the scenes split and a
+    second one, with the validation split and the P3M portraits; confirmed on a third: docs/results.md."""
     if person_score(fg_mask) < NO_PERSON:
         return []
     sure_px, edge_px = fg_mask > LOCATE_SURE, fg_mask > LOCATE_EDGE
@@ -204,10 +203,11 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     sure = sure_px.sum() >= SURE_SHARE * located.sum()
     if sure_px.sum() >= SURE_BOX * located.sum():  # a grey animal beside a person stays out of its crop
         located = dilate(sure_px, SURE_GROW) & edge_px
-    person, edge = (located & (fg_mask > LOCATE_PERSON)).any(0), located.any(0)
-    runs = np.flatnonzero(np.diff(np.r_[0, edge.astype(np.int8), 0]))  # starts and ends of located columns
-    parts = [(a, b) for a, b in zip(runs[::2], runs[1::2], strict=True) if person[a:b].any()]
-    sizes = [int((located[:, a:b] & (fg_mask[:, a:b] > LOCATE_PERSON)).sum()) for a, b in parts]
+    person_px = fg_mask > LOCATE_PERSON
+    held = located & person_px
+    runs = np.flatnonzero(np.diff(np.r_[0, located.any(0).astype(np.int8), 0]))  # starts and ends of located columns
+    parts = [(a, b) for a, b in zip(runs[::2], runs[1::2], strict=True) if held[:, a:b].any()]
+    sizes = [int(held[:, a:b].sum()) for a, b in parts]
     big = [i for i, n in enumerate(sizes) if n >= SMALL_PART * max(sizes)]
     cols = {i: [parts[i]] for i in big}
 
@@ -220,16 +220,14 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
             cols[j].append(parts[i])
         elif sizes[i] >= TINY_PART * max(sizes):
             cols[i] = [parts[i]]
-    lh, lw = fg_mask.shape
-    crops = []
     if len(cols) > MAX_CROPS:
         return []
-    for spans in cols.values():
-        region = np.zeros_like(located)
-        for a, b in spans:
-            region[:, a:b] = located[:, a:b]
-        ys, xs = np.nonzero(region)
-        crop = grow_crop(ys.min() * hw[0] / lh, (ys.max() + 1) * hw[0] / lh, xs.min() * hw[1] / lw, (xs.max() + 1) * hw[1] / lw, hw)
+    lh, lw = fg_mask.shape
+    crops = []
+    for spans in cols.values():  # a run's columns are all located, so its box spans them whole
+        ys = np.flatnonzero(np.logical_or.reduce([located[:, a:b].any(1) for a, b in spans]))
+        x0, x1 = min(a for a, _ in spans), max(b for _, b in spans)
+        crop = grow_crop(ys[0] * hw[0] / lh, (ys[-1] + 1) * hw[0] / lh, x0 * hw[1] / lw, x1 * hw[1] / lw, hw)
         too_big = (crop[1] - crop[0]) * (crop[3] - crop[2]) > (MAX_CROP if sure else UNSURE_CROP) * hw[0] * hw[1]
         if too_big or min(crop[1] - crop[0], crop[3] - crop[2]) < MIN_CROP_SIDE:
             return []
@@ -237,7 +235,7 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     covered = np.zeros_like(located)
     for y0, y1, x0, x1 in crops:
         covered[y0 * lh // hw[0] : -(-y1 * lh // hw[0]), x0 * lw // hw[1] : -(-x1 * lw // hw[1])] = True
-    if ((fg_mask > LOCATE_PERSON) & ~covered).sum() > TINY_PART * max(sizes):  # a person it is less sure of: keep it
+    if (person_px & ~covered).sum() > TINY_PART * max(sizes):  # a person it is less sure of: keep it
         return []
     return sorted(crops, key=lambda c: c[2])
 
