@@ -15,7 +15,7 @@ from PIL import Image
 
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
-from semhm_models.contracts import LOCATE, QUN_FG_MASK, STAGES
+from semhm_models.contracts import LOCATE, LOCATE_TTA, QUN_FG_MASK, STAGES
 from semhm_models.errors import ImageError, NoPersonWarning
 from semhm_models.images import ImageLike, load_image, load_mask, load_rgb, source_name
 from semhm_models.options import RuntimeOptions
@@ -143,6 +143,7 @@ class Matter:
         if LOCATE in weights.manifest.stages and opts.zoom == "auto":
             self.sessions[LOCATE] = create_session(str(weights.path(LOCATE, precision)), provider, threads)
             self.locate_mask = mpn_mask_output(self.sessions[LOCATE])
+            self.locate_tta = weights.manifest.locate_tta or weights.manifest.mpn_tta
         self.mpn_input = weights.manifest.mpn_input
         # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
         # for weights whose validation numbers are better so, see docs/results.md).
@@ -211,7 +212,10 @@ class Matter:
         weights' locator finds (``processing.person_crops``; the whole photo where it finds none, is unsure, or
         the persons fill the photo); for a box, around the box (``processing.grow_crop``). A crop whose matte runs
         into its top or bottom edge is matted once more, taller (``processing.fit_crop``). Alpha is 0 outside
-        the crops, and where crops overlap each pixel comes from the crop with the higher alpha.
+        the crops, and where crops overlap each pixel comes from the crop with the higher alpha. Where the
+        locator's first pass makes crops and its three passes together do not (persons small in a wide photo, or
+        a close-up it sees in part), the photo is matted both ways and the matte with the smaller
+        ``processing.grey_share`` is returned (``timings`` then count both).
 
         Raises ImageError when the mask's or the alpha's size is not the image's, ValueError for another
         ``mask_kind``."""
@@ -223,32 +227,62 @@ class Matter:
         if mask_kind not in pp.MASK_KINDS:
             raise ValueError(f"mask kind {mask_kind!r}: choose {', '.join(pp.MASK_KINDS)}")
         crops: list[pp.Crop] = []
+        second: list[pp.Crop] = []
         if self.options.zoom == "auto" and mask is not None and mask_kind == "box":
             inside = mask > 0.5  # a box's own crop: its person large, as MPN learnt persons
             ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
             crops = [pp.grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, (h, w))]
         elif mask is None and LOCATE in self.sessions:
             t0 = time.perf_counter()
-            located = self.sessions[LOCATE].run([self.locate_mask], {"image_lr": pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))})
-            crops = pp.person_crops(located[0][0, 0], (h, w))
+            crops, second = self._locate(rgb)
             t["locate"] = time.perf_counter() - t0
-        if not crops:
+        if crops:
+            a, f, person = self._in_crops(rgb, mask, crops, t, mask_kind)
+        else:
             a, f, person = self._whole(rgb, mask, t, mask_kind)
-        else:  # the chain on each crop; outside them nothing is a person
-            a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255
-            scores = []
-            for crop in crops:
-                ca, cf, score = self._crop(rgb, mask, crop, t, mask_kind)
-                if (grown := pp.fit_crop(ca, crop, (h, w))) is not None:  # the matte runs out of it: once more, taller
-                    crop, (ca, cf, score) = grown, self._crop(rgb, mask, grown, t, mask_kind)
-                y0, y1, x0, x1 = crop
-                ahead = ca > a[y0:y1, x0:x1]  # overlapping crops: each pixel from the crop that sees most of a person
-                a[y0:y1, x0:x1][ahead], f[y0:y1, x0:x1][ahead] = ca[ahead], cf[ahead]
-                scores.append(score)
-            person = max(scores)
+            if second:  # the locator's passes disagree: crops too, and the matte the chain is surer of
+                other = self._in_crops(rgb, mask, second, t, mask_kind)
+                if pp.grey_share(other[0]) < pp.grey_share(a):
+                    a, f, person = other
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
         return Matte(a, f, t, person)
+
+    def _in_crops(
+        self, rgb: np.ndarray, mask: np.ndarray | None, crops: list[pp.Crop], t: dict[str, float], mask_kind: str
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """The chain on each (y0, y1, x0, x1) crop of ``rgb`` (a crop whose matte runs out of it once more, taller),
+        pasted into alpha 0: alpha (H, W), foreground (H, W, 3), the highest crop's person score."""
+        h, w = rgb.shape[:2]
+        a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255
+        scores = []
+        for crop in crops:
+            ca, cf, score = self._crop(rgb, mask, crop, t, mask_kind)
+            if (grown := pp.fit_crop(ca, crop, (h, w))) is not None:  # the matte runs out of it: once more, taller
+                crop, (ca, cf, score) = grown, self._crop(rgb, mask, grown, t, mask_kind)
+            y0, y1, x0, x1 = crop
+            ahead = ca > a[y0:y1, x0:x1]  # overlapping crops: each pixel from the crop that sees most of a person
+            a[y0:y1, x0:x1][ahead], f[y0:y1, x0:x1][ahead] = ca[ahead], cf[ahead]
+            scores.append(score)
+        return a, f, max(scores)
+
+    def _locate(self, rgb: np.ndarray) -> tuple[list[pp.Crop], list[pp.Crop]]:
+        """Where the locator (``contracts.LOCATE``) puts the crops (``processing.person_crops``), and a second
+        opinion: the first pass's crops where it alone makes crops (a one-pass graph gets its passes here, and
+        only the first where that settles the answer; a graph with its passes inside gives no second opinion).
+        Each empty for the whole photo."""
+        h, w = rgb.shape[:2]
+        session = self.sessions[LOCATE]
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return session.run([self.locate_mask], {"image_lr": x})[0]
+
+        lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))
+        if self.locate_tta != "none":  # its passes run inside the graph
+            return pp.person_crops(run(lr)[0, 0], (h, w)), []
+        passes = pp.tta_masks(run, lr, LOCATE_TTA, lambda m: pp.locator_settled(m[0, 0], (h, w)))
+        crops = pp.person_crops((sum(passes) / len(passes))[0, 0], (h, w))
+        return crops, pp.person_crops(passes[0][0, 0], (h, w)) if len(passes) > 1 and not crops else []
 
     def _crop(self, rgb: np.ndarray, mask: np.ndarray | None, crop: pp.Crop, t: dict[str, float], mask_kind: str):
         """``_whole`` on the (y0, y1, x0, x1) ``crop`` of ``rgb`` and of ``mask``."""

@@ -25,7 +25,23 @@ LOCATE = "locate"
 """An optional fourth graph: an MPN trained on scene frames (any aspect, 0-4 persons, animals), which takes the
 photo at its own aspect ratio. Where a weights folder has one, automatic matting first asks it where the persons
 are and runs the chain on a crop around each (``processing.person_crops``): the chain's MPN then sees each person
-large and unsqueezed, as in its training."""
+large and unsqueezed, as in its training. A locator exported with one pass (manifest ``locate_tta`` "none") gets
+its ``LOCATE_TTA`` passes from the runtime, which skips the second and third where the first settles the answer
+(``processing.locator_settled``) and, where the first pass alone makes crops, mattes both ways and keeps the surer
+matte (``api.Matter.matte_rgb``); one exported with its passes inside (``locate_tta`` "flip-scale", session 9's
+weights) runs them all every time."""
+
+MPN_TTA: dict[str, tuple[tuple[float, bool], ...]] = {
+    "flip-scale": ((1.0, False), (1.0, True), (1.5, True)),
+    "flip": ((1.0, False), (1.0, True)),
+    "none": ((1.0, False),),
+}
+"""Test-time passes averaged for MPN's mask (and the locator's), each (scale of the input, mirrored): a pass at
+1.5x runs on the input upscaled bilinearly (half-pixel centres, no antialiasing) and its mask is scaled back the
+same way. flip-scale costs 2.1x flip's arithmetic (docs/results.md). MPN's passes run inside mpn.onnx (manifest
+``mpn_tta``)."""
+DEFAULT_TTA = "flip-scale"
+LOCATE_TTA = "flip-scale"  # the passes the runtime runs for a one-pass locator (the ones its crop rules were chosen with)
 
 AXIS_NAMES = {"N": "batch", "H": "height", "W": "width", "h": "mask_height", "w": "mask_width"}  # h, w: MPN's input size
 """Symbolic dimensions of ``TENSORS``' shapes -> the dynamic axis names written into the ONNX files."""

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from semhm_models.chain import QUN_MASKS, QunMasks
-from semhm_models.contracts import LOCATE, MPN_INPUTS, STAGES
+from semhm_models.contracts import LOCATE, MPN_INPUTS, MPN_TTA, STAGES
 from semhm_models.errors import WeightsError
 
 MANIFEST = "manifest.json"
 FORMAT = "semhm-weights/1"
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 # fields with a meaning to the runtime; everything else (training, licences, metrics, ...) is kept in ``info``
-_TYPED = ("format", "name", "version", "inputs", "mpn_input", "mpn_tta", "qun_masks", "stages", "precisions", "files")
+_TYPED = ("format", "name", "version", "inputs", "mpn_input", "mpn_tta", "locate_tta", "qun_masks", "stages", "precisions", "files")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class Manifest:
     - ``mpn_input``: how MPN and QUN take the photo, one of ``contracts.MPN_INPUTS``: "aspect" (its own
       aspect ratio) or "fixed" (squeezed to 192x160; the default, for weights from before aspect-keeping);
     - ``mpn_tta``: the passes averaged inside mpn.onnx (e.g. "flip-scale"; "none" when absent);
+    - ``locate_tta``: the passes inside locate.onnx, where there is one: "none" (one pass; the runtime runs
+      ``contracts.LOCATE_TTA``, see ``contracts.LOCATE``), or as ``mpn_tta`` when absent (session 9's weights);
     - ``qun_masks``: which masks QUN unifies, one of ``chain.QUN_MASKS`` ("all" when absent);
     - ``inputs``: the input contract as exported (informative);
     - ``info``: the rest (training, licences, metrics, exported_from, ...), kept as written.
@@ -55,6 +57,7 @@ class Manifest:
     files: dict[str, FileEntry]
     precisions: dict[str, dict[str, str]] = field(default_factory=dict)
     mpn_tta: str = "none"
+    locate_tta: str | None = None
     qun_masks: QunMasks = "all"
     mpn_input: str = "fixed"
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +96,7 @@ class Manifest:
             "inputs": self.inputs,
             **({"mpn_input": self.mpn_input} if self.mpn_input != "fixed" else {}),
             "mpn_tta": self.mpn_tta,
+            **({"locate_tta": self.locate_tta} if self.locate_tta is not None else {}),
             "qun_masks": self.qun_masks,
             **self.info,
             "stages": self.stages,
@@ -171,6 +175,11 @@ def _parse(data: Any, where: str) -> Manifest:
     mpn_input = text("mpn_input", "fixed")
     if mpn_input not in MPN_INPUTS:
         raise bad("mpn_input", " or ".join(MPN_INPUTS), mpn_input)
+    ttas = {}
+    for fld in ("mpn_tta", "locate_tta"):
+        ttas[fld] = text(fld, "none") if fld in data or fld == "mpn_tta" else None
+        if ttas[fld] is not None and ttas[fld] not in MPN_TTA:
+            raise bad(fld, " or ".join(MPN_TTA), ttas[fld])
     inputs = get("inputs", {})
     if not isinstance(inputs, dict):
         raise bad("inputs", "an object", inputs)
@@ -181,7 +190,8 @@ def _parse(data: Any, where: str) -> Manifest:
         stages=stages,
         files=files,
         precisions=precisions,
-        mpn_tta=text("mpn_tta", "none"),
+        mpn_tta=ttas["mpn_tta"],
+        locate_tta=ttas["locate_tta"] if LOCATE in stages else None,
         qun_masks=qun,  # type: ignore[arg-type]
         mpn_input=mpn_input,
         inputs=inputs,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image, ImageColor
 
-from semhm_models.contracts import MPN_INPUTS, MPN_MULTIPLE, MPN_PIXELS, MPN_SIZE
+from semhm_models.contracts import MPN_INPUTS, MPN_MULTIPLE, MPN_PIXELS, MPN_SIZE, MPN_TTA
 
 
 def to_nchw(rgb: np.ndarray) -> np.ndarray:
@@ -70,6 +70,36 @@ def lowres_size(h: int, w: int, mpn_input: str = "aspect") -> tuple[int, int]:
 def lowres(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """The MPN/QUN input at ``hw`` (``lowres_size``): float32 (1, 3, h, w) in [0, 1]."""
     return to_nchw(resize_rgb(rgb, hw))
+
+
+def resize_linear(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of float32 (N, C, h, w) to (N, C, ``hw``) as torch's ``F.interpolate(mode="bilinear")`` and
+    ONNX Resize compute it (half-pixel centres, edges clamped, no antialiasing): the scaled test-time passes."""
+    (yi0, yi1, wy), (xi0, xi1, wx) = _linear_taps(x.shape[2], hw[0]), _linear_taps(x.shape[3], hw[1])
+    rows = x[:, :, yi0] * (1 - wy)[:, None] + x[:, :, yi1] * wy[:, None]
+    return rows[..., xi0] * (1 - wx) + rows[..., xi1] * wx
+
+
+def tta_masks(
+    run: Callable[[np.ndarray], np.ndarray], image_lr: np.ndarray, tta: str, settled: Callable[[np.ndarray], bool] | None = None
+) -> list[np.ndarray]:
+    """``run``'s mask for each test-time pass of ``tta`` (``contracts.MPN_TTA``), each in ``image_lr``'s frame;
+    ``sum(masks) / len(masks)`` is the mean ``MPNGraph`` computes inside a graph. ``run`` maps float32
+    (1, 3, h', w') in [0, 1] to a float32 mask (1, C, h', w'). A pass at scale s sees ``image_lr`` (1, 3, h, w)
+    resized to (h s, w s), and its mask is resized back to (h, w); a mirrored pass sees the input mirrored left to
+    right, and its mask is mirrored back. Only the first pass runs when ``settled`` says its mask settles the
+    answer. ValueError for an unknown ``tta``."""
+    if tta not in MPN_TTA:
+        raise ValueError(f"tta {tta!r}: choose {', '.join(MPN_TTA)}")
+    h, w = image_lr.shape[2:]
+    masks = []
+    for scale, mirrored in MPN_TTA[tta]:
+        x = image_lr if scale == 1.0 else resize_linear(image_lr, (int(h * scale), int(w * scale)))
+        m = run(np.ascontiguousarray(x[..., ::-1]))[..., ::-1] if mirrored else run(x)
+        masks.append(m if scale == 1.0 else resize_linear(m, (h, w)))
+        if len(masks) == 1 and settled is not None and settled(m):
+            break
+    return masks
 
 
 def mask_lowres(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -194,12 +224,31 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     it), or more than ``UNSURE_CROP`` of it while the locator is unsure (under ``SURE_SHARE`` of the located
     pixels sure: close-ups in dark clothes, which it sees in part, and animals). Chosen on the scenes split and a
     second one, with the validation split and the P3M portraits; confirmed on a third: docs/results.md."""
+    return _crop_plan(fg_mask, hw)[0]
+
+
+SETTLED_CROP = 0.75  # a crop over this share of the photo: one locator pass settles that the persons fill it
+
+
+def locator_settled(fg_mask: np.ndarray, hw: tuple[int, int]) -> bool:
+    """Whether one pass of the locator (``fg_mask`` as for :func:`person_crops`) already settles that the whole
+    (H, W) photo is matted: it finds no person, or a crop would cover over ``SETTLED_CROP`` of the photo (the persons
+    fill it). The runtime then skips the locator's further passes (``contracts.LOCATE_TTA``). On the three scenes
+    splits, the validation split and P3M no answer differs from all three passes' (a person it is less sure of, or
+    a crop just over ``MAX_CROP``, still gets all three): docs/results.md, session 10."""
+    crops, largest = _crop_plan(fg_mask, hw)
+    return not crops and (largest is None or largest > SETTLED_CROP)
+
+
+def _crop_plan(fg_mask: np.ndarray, hw: tuple[int, int]) -> tuple[list[Crop], float | None]:
+    """:func:`person_crops`' crops, and the share of the photo its largest crop covers (None when it finds no
+    person, 0 when it stops before making crops)."""
     if person_score(fg_mask) < NO_PERSON:
-        return []
+        return [], None
     sure_px, edge_px = fg_mask > LOCATE_SURE, fg_mask > LOCATE_EDGE
     located = reconstruct(sure_px, edge_px)  # what it is sure of with its soft edges
     if not located.any():
-        return []
+        return [], None
     sure = sure_px.sum() >= SURE_SHARE * located.sum()
     if sure_px.sum() >= SURE_BOX * located.sum():  # a grey animal beside a person stays out of its crop
         located = dilate(sure_px, SURE_GROW) & edge_px
@@ -221,23 +270,22 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
         elif sizes[i] >= TINY_PART * max(sizes):
             cols[i] = [parts[i]]
     if len(cols) > MAX_CROPS:
-        return []
+        return [], 0.0
     lh, lw = fg_mask.shape
     crops = []
     for spans in cols.values():  # a run's columns are all located, so its box spans them whole
         ys = np.flatnonzero(np.logical_or.reduce([located[:, a:b].any(1) for a, b in spans]))
         x0, x1 = min(a for a, _ in spans), max(b for _, b in spans)
-        crop = grow_crop(ys[0] * hw[0] / lh, (ys[-1] + 1) * hw[0] / lh, x0 * hw[1] / lw, x1 * hw[1] / lw, hw)
-        too_big = (crop[1] - crop[0]) * (crop[3] - crop[2]) > (MAX_CROP if sure else UNSURE_CROP) * hw[0] * hw[1]
-        if too_big or min(crop[1] - crop[0], crop[3] - crop[2]) < MIN_CROP_SIDE:
-            return []
-        crops.append(crop)
+        crops.append(grow_crop(ys[0] * hw[0] / lh, (ys[-1] + 1) * hw[0] / lh, x0 * hw[1] / lw, x1 * hw[1] / lw, hw))
+    largest = max((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in crops) / (hw[0] * hw[1])
+    if largest > (MAX_CROP if sure else UNSURE_CROP) or min(min(y1 - y0, x1 - x0) for y0, y1, x0, x1 in crops) < MIN_CROP_SIDE:
+        return [], largest
     covered = np.zeros_like(located)
     for y0, y1, x0, x1 in crops:
         covered[y0 * lh // hw[0] : -(-y1 * lh // hw[0]), x0 * lw // hw[1] : -(-x1 * lw // hw[1])] = True
     if (person_px & ~covered).sum() > TINY_PART * max(sizes):  # a person it is less sure of: keep it
-        return []
-    return sorted(crops, key=lambda c: c[2])
+        return [], largest
+    return sorted(crops, key=lambda c: c[2]), largest
 
 
 def fit_crop(alpha: np.ndarray, crop: Crop, hw: tuple[int, int]) -> Crop | None:
@@ -250,6 +298,18 @@ def fit_crop(alpha: np.ndarray, crop: Crop, hw: tuple[int, int]) -> Crop | None:
     top = y0 - grow if y0 > 0 and (alpha[0] > 0.5).mean() > FIT_TOUCH else y0
     bottom = y1 + grow if y1 < hw[0] and (alpha[-1] > 0.5).mean() > FIT_TOUCH else y1
     return None if (top, bottom) == (y0, y1) else (max(0, top), min(hw[0], bottom), x0, x1)
+
+
+GREY = (0.1, 0.9)  # alpha strictly between these is grey: the chain is unsure there
+
+
+def grey_share(alpha: np.ndarray) -> float:
+    """How unsure a matte is: its grey pixels (alpha strictly inside ``GREY``) per pixel above 0.5 (the persons'
+    area), from 0 (hard edges only) up; inf for a matte with no pixel above 0.5. ``alpha``: float (H, W) in [0, 1].
+    A person the chain sees whole comes out solid with a thin grey edge; one it sees in part, or squeezed, has
+    grey patches (docs/results.md, session 10)."""
+    solid = int(np.count_nonzero(alpha > 0.5))
+    return np.inf if solid == 0 else int(np.count_nonzero((alpha > GREY[0]) & (alpha < GREY[1]))) / solid
 
 
 NO_PERSON = 0.5  # person_score below this: no person found (docs/results.md: measured on the scenes split)

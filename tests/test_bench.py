@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from semhm_models.cli import main
 from semhm_models.commands.bench import photo
+
+DATA = Path(__file__).parent / "data"
 
 
 def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
@@ -36,6 +39,8 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
             "none",
             "--mrn-side",
             "32",
+            "--photo",
+            str(DATA / "group.jpg"),
             "--json",
             str(out),
         ]
@@ -52,6 +57,7 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
         assert (r["stages_median_ms"]["upsample"] > 0) == (r["mrn_side"] == 32)  # the guided filter ran where MRN was smaller
         assert r["end_to_end_incl_decode"]["median_ms"] >= r["end_to_end_excl_decode"]["median_ms"] > 0
         assert r["peak_rss_mb"] > 0 and r["repeats"] == 2 and r["throughput_images_per_s"] > 0
+        assert r["photo"] == "group.jpg"
 
 
 def test_bench_refuses_bad_options_in_one_line(capsys):
@@ -62,6 +68,8 @@ def test_bench_refuses_bad_options_in_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "--size", "12by3"])
     assert e.value.code == 2 and "expected WIDTHxHEIGHT" in capsys.readouterr().err
+    assert main(["bench", "--photo", "missing.jpg"]) == 1
+    assert capsys.readouterr().err == "error: missing.jpg: no such file\n"
 
 
 def test_the_bench_photo_is_package_data():

@@ -11,10 +11,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from semhm_models import contracts
+from semhm_models import contracts, processing
 from semhm_models.images import load_mask
 from semhm_models.nets import MPN
 from semhm_models.nets.graphs import MPNGraph
+from semhm_models.runtime import create_session
+from semhm_models.weights import read_manifest
 from train.checkpoints import average, load_stage
 from train.evaluate import Chain, predict_dir
 from train.export import export, onnx_name, parity
@@ -40,6 +42,30 @@ def test_flip_scale_averages_its_three_passes_and_exports(tiny_run, tmp_path):
         MPNGraph(mpn, "zoom")
     export(tiny_run, tmp_path, precisions=("fp32",), tta="flip-scale")
     assert max(parity(tiny_run, tmp_path, sizes=((67, 93),)).values()) <= 1e-4
+
+
+def test_resize_linear_is_torchs_bilinear():
+    x = torch.rand(1, 2, 32, 64)
+    for hw in ((48, 96), (20, 30), (32, 64)):
+        want = F.interpolate(x, size=hw, mode="bilinear").numpy()
+        np.testing.assert_allclose(processing.resize_linear(x.numpy(), hw), want, atol=1e-5)
+
+
+def test_a_one_pass_locator_with_the_runtimes_passes_equals_the_passes_in_a_graph(tiny_run, tmp_path):
+    """locate.onnx exported with one pass (the default, locate_tta "none") and its passes run by the runtime
+    (processing.tta_masks) give the mask the flip-scale graph gives (session 9's weights), at 16:9, 9:16 and 1:1."""
+    for tta in ("none", "flip-scale"):
+        export(tiny_run, tmp_path / tta, precisions=("fp32",), locate_from=tiny_run, locate_tta=tta)
+    assert (
+        read_manifest(tmp_path / "none").locate_tta == "none"
+        and max(parity(tiny_run, tmp_path / "none", locate_from=tiny_run).values()) <= 1e-4
+    )
+    one, graph = (create_session(str(tmp_path / t / "locate.onnx"), "cpu") for t in ("none", "flip-scale"))
+    for hw in ((128, 224), (224, 128), (160, 160)):
+        x = np.random.default_rng(1).random((1, 3, *hw), dtype=np.float32)
+        passes = processing.tta_masks(lambda i: one.run(["fg_mask"], {"image_lr": i})[0], x, contracts.LOCATE_TTA)
+        got = sum(passes) / len(passes)
+        np.testing.assert_allclose(got, graph.run(["fg_mask"], {"image_lr": x})[0], atol=1e-5)
 
 
 def test_average_checkpoints_is_the_mean_of_floats(tiny_run, tmp_path):

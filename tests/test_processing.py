@@ -316,6 +316,51 @@ def test_no_person_is_left_out_of_the_crops():
     assert pp.person_crops(crowd, hw) == [] and len(pp.person_crops(crowd[:, :90], (720, 900))) == 5
 
 
+def test_one_locator_pass_settles_only_no_one_and_a_photo_the_persons_fill():
+    """No person, or a crop over SETTLED_CROP of the photo: the whole photo, whatever the other passes say. Persons
+    apart, a crop just over MAX_CROP (whole now, but other passes may shrink it), a less sure person left out, or
+    a crowd: not settled."""
+    hw = (720, 1280)
+    assert pp.locator_settled(np.zeros((72, 128), np.float32), hw)
+    assert pp.locator_settled(_locator_mask(72, 128, [(0, 72, 20, 110)]), hw)
+    assert not pp.locator_settled(_locator_mask(72, 128, [(20, 70, 30, 45), (15, 70, 80, 100)]), hw)
+    just_over = _locator_mask(72, 128, [(0, 72, 24, 100)])  # its crop covers 71% of the photo
+    assert pp.person_crops(just_over, hw) == [] and not pp.locator_settled(just_over, hw)
+    unsure = np.maximum(_locator_mask(72, 128, [(20, 70, 10, 25)]), _locator_mask(72, 128, [(20, 70, 80, 95)], 0.6))
+    assert not pp.locator_settled(unsure, hw)
+    assert not pp.locator_settled(_locator_mask(72, 128, [(30, 70, 2 + 18 * i, 12 + 18 * i) for i in range(7)]), hw)
+
+
+def test_tta_masks_bring_mirrored_and_scaled_passes_back_and_stop_where_settled():
+    """Each pass's mask comes back in the input's frame; a settled first pass is the answer, and the other passes
+    never run."""
+    image = np.random.default_rng(3).random((1, 3, 32, 64), dtype=np.float32)
+    seen = []
+
+    def run(x: np.ndarray) -> np.ndarray:  # a "mask" that is the input's red plane: mirroring and scaling undo
+        seen.append(x.shape)
+        return x[:, :1].copy()
+
+    masks = pp.tta_masks(run, image, "flip-scale")
+    assert seen == [(1, 3, 32, 64), (1, 3, 32, 64), (1, 3, 48, 96)]
+    assert np.array_equal(masks[0], image[:, :1]) and np.array_equal(masks[1], image[:, :1])
+    np.testing.assert_allclose(masks[2], pp.resize_linear(pp.resize_linear(image[:, :1], (48, 96)), (32, 64)), atol=1e-6)
+    seen.clear()
+    assert len(pp.tta_masks(run, image, "flip-scale", settled=lambda m: True)) == 1 == len(seen)
+    with pytest.raises(ValueError, match="tta 'zoom': choose flip-scale, flip, none"):
+        pp.tta_masks(run, image, "zoom")
+
+
+def test_grey_share_is_grey_pixels_per_solid_pixel():
+    alpha = np.zeros((10, 10), np.float32)
+    assert pp.grey_share(alpha) == np.inf  # nothing matted: never the surer matte
+    alpha[2:8, 2:8] = 1.0
+    alpha[2:8, 8] = 0.5  # a grey edge of 6 pixels beside 36 solid ones
+    assert pp.grey_share(alpha) == pytest.approx(6 / 36)
+    alpha[0] = 0.95  # above GREY: solid
+    assert pp.grey_share(alpha) == pytest.approx(6 / 46)
+
+
 def test_fit_crop_grows_a_crop_up_and_down_where_the_matte_runs_out_of_it():
     alpha = np.zeros((100, 80), np.float32)
     alpha[40:, 30:50] = 1  # legs through the crop's bottom edge

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from semhm_models.contracts import STAGES
+from semhm_models.contracts import DEFAULT_TTA, STAGES
 from semhm_models.nets import MPN, MRN, QUN
-from semhm_models.nets.graphs import DEFAULT_TTA, TorchRunner
+from semhm_models.nets.graphs import TorchRunner
 
 NETS = {"mpn": MPN, "qun": QUN, "mrn": MRN}
 

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 from semhm_models.chain import QUN_MASKS, qun_policy
-from semhm_models.contracts import MPN_INPUTS, STAGES
+from semhm_models.contracts import DEFAULT_TTA, MPN_INPUTS, MPN_TTA, STAGES
 from semhm_models.errors import SemhmError
-from semhm_models.nets.graphs import DEFAULT_TTA, MPN_TTA
 
 DEFAULT_CONFIG = str(Path(__file__).parent / "configs" / "default.json")
 QUN_HELP = "which masks go through QUN: all (MPN's too, the paper), coarse (users' only), none (the 'without QUN' ablation)"
@@ -153,6 +152,9 @@ def add_export(p: argparse.ArgumentParser) -> None:
         "--mpn-input", choices=MPN_INPUTS, default="aspect", help="MPN/QUN input: the photo's aspect (aspect) or 192x160 (fixed)"
     )
     p.add_argument("--locate-from", default=None, help="a run whose scene-trained MPN becomes the locator, locate.onnx (optional)")
+    p.add_argument(
+        "--locate-tta", default="none", choices=list(MPN_TTA), help="passes inside locate.onnx; none: the runtime runs them, see LOCATE"
+    )
 
 
 def run_export(args: argparse.Namespace) -> str:
@@ -161,7 +163,17 @@ def run_export(args: argparse.Namespace) -> str:
     info = json.loads(Path(args.info).read_text()) if args.info else None
     precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
     export(
-        args.run, args.out, args.mpn_from, args.qun_from, info, precisions, args.mpn_tta, args.qun_masks, args.mpn_input, args.locate_from
+        args.run,
+        args.out,
+        args.mpn_from,
+        args.qun_from,
+        info,
+        precisions,
+        args.mpn_tta,
+        args.qun_masks,
+        args.mpn_input,
+        args.locate_from,
+        args.locate_tta,
     )
     # fp32 must match torch; fp16 only within its rounding (its quality is measured on validation)
     report = {}

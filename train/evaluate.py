@@ -17,9 +17,10 @@ from PIL import Image
 
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
+from semhm_models.contracts import DEFAULT_TTA
 from semhm_models.images import load_mask, load_rgb
 from semhm_models.metrics import matting_errors, unknown_region
-from semhm_models.nets.graphs import DEFAULT_TTA, TorchRunner
+from semhm_models.nets.graphs import TorchRunner
 from semhm_models.progress import progress
 from train import checkpoints
 

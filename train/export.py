@@ -12,8 +12,8 @@ import torch
 from semhm_models import contracts, weights
 from semhm_models.chain import qun_policy
 from semhm_models.commands.bench import commit
-from semhm_models.contracts import MPN_INPUTS, MPN_MULTIPLE, MPN_PIXELS, MPN_SIZE
-from semhm_models.nets.graphs import DEFAULT_TTA, PRECISIONS, as_exported
+from semhm_models.contracts import DEFAULT_TTA, MPN_INPUTS, MPN_MULTIPLE, MPN_PIXELS, MPN_SIZE
+from semhm_models.nets.graphs import PRECISIONS, as_exported
 from train.checkpoints import load_stage
 
 OPSET = 17
@@ -61,6 +61,7 @@ def export(
     qun_masks: str = "all",
     mpn_input: str = "aspect",
     locate_from: str | None = None,
+    locate_tta: str = "none",
 ) -> dict:
     """Export ``run``'s mpn/qun/mrn checkpoints to ``out`` in each of ``precisions`` (fp32 always), MPN with
     test-time augmentation ``tta``, and write its manifest. ``qun_masks``: which masks the runtime sends
@@ -68,7 +69,8 @@ def export(
     ``mpn_input``: how the runtime sizes MPN's and QUN's input (contracts.MPN_INPUTS): "aspect", or
     "fixed" (192x160, for an MPN trained so; the graphs stay dynamic). ``locate_from``: a run whose MPN (trained
     on scene frames at the photo's aspect) becomes the optional locator, ``locate.onnx`` (contracts.LOCATE; float32
-    only, with ``tta``)."""
+    only). ``locate_tta``: the passes inside it; "none" lets the runtime run ``contracts.LOCATE_TTA`` and skip the
+    further passes where the first settles the answer (``processing.locator_settled``)."""
     if mpn_input not in MPN_INPUTS:
         raise ValueError(f"mpn input {mpn_input!r}: choose {', '.join(MPN_INPUTS)}")
     bad = [p for p in precisions if p not in PRECISIONS]
@@ -87,7 +89,7 @@ def export(
     stages = files.pop("fp32")
     if locate_from:
         stages[contracts.LOCATE] = f"{contracts.LOCATE}.onnx"
-        export_stage(as_exported("mpn", load_stage("mpn", Path(locate_from)), "fp32", tta), "mpn", out / stages[contracts.LOCATE])
+        export_stage(as_exported("mpn", load_stage("mpn", Path(locate_from)), "fp32", locate_tta), "mpn", out / stages[contracts.LOCATE])
     extra = {
         "name": "semhm",
         "inputs": {
@@ -99,6 +101,7 @@ def export(
         },
         "mpn_input": mpn_input,  # the manifest leaves out "fixed", its default
         "mpn_tta": tta,
+        **({"locate_tta": locate_tta} if locate_from else {}),
         "qun_masks": qun_masks,
         "exported_from": {
             "run": str(run),
@@ -127,7 +130,8 @@ def parity(
     from semhm_models.runtime import create_session
 
     g = torch.Generator().manual_seed(seed)
-    tta = weights.read_manifest(Path(onnx_dir)).mpn_tta
+    manifest = weights.read_manifest(Path(onnx_dir))
+    ttas = {contracts.LOCATE: manifest.locate_tta or manifest.mpn_tta}
     res = {}
     graphs = [(s, s, {"mpn": mpn_from, "qun": qun_from}.get(s) or run) for s in contracts.STAGES]
     for name, stage, src in graphs + ([(contracts.LOCATE, "mpn", locate_from)] if locate_from else []):
@@ -141,7 +145,7 @@ def parity(
         for shp in cases:
             xs = [torch.rand(s, generator=g) for s in shp]
             with torch.no_grad():
-                ref = as_exported(stage, net, tta=tta)(*xs)
+                ref = as_exported(stage, net, tta=ttas.get(name, manifest.mpn_tta))(*xs)
             ref = ref if isinstance(ref, tuple) else (ref,)
             got = sess.run(None, {n: x.numpy() for n, x in zip(contracts.INPUTS[stage], xs, strict=False)})
             key = f"{name}@{shp[0][2]}x{shp[0][3]}"

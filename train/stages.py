@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from semhm_models import processing as pp
-from semhm_models.contracts import MPN_PIXELS, MPN_SIZE
+from semhm_models.contracts import DEFAULT_TTA, MPN_PIXELS, MPN_SIZE
 from semhm_models.nets import MPN, MRN, QUN, load_lite0_encoder
-from semhm_models.nets.graphs import DEFAULT_TTA, MPNGraph
+from semhm_models.nets.graphs import MPNGraph
 from semhm_models.nets.models import resize_lr
 from train import data, scenes, usermasks
 from train.checkpoints import load_stage
@@ -54,7 +54,7 @@ class StageArgs:
     init_from: str = ""  # start from this stage checkpoint (a longer schedule for weights already trained);
     # joint: the MRN checkpoint, MPN comes from mpn_from
     mrn_masks: str = "chain"  # mrn: chain (MPN -> QUN, the paper) | mix (half from degraded ground truth)
-    mpn_tta: str = DEFAULT_TTA  # mrn, joint: MPN's masks as exported, see semhm_models.nets.graphs.MPN_TTA
+    mpn_tta: str = DEFAULT_TTA  # mrn, joint: MPN's masks as exported, see semhm_models.contracts.MPN_TTA
     limit: int = 0  # use only the first N persons of each split (tests)
     frames: str = "scenes"  # mpn, qun: scenes (issue 13: any aspect, 0-4 persons, user masks) | crops (first recipe)
     qun_fg: str = "simulated"  # qun, frames scenes: MPN's mask input simulated (degraded truth) | mpn (the frozen

@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from semhm_models.commands.common import max_side
+from semhm_models.images import load_rgb
 from semhm_models.options import DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
@@ -29,9 +30,10 @@ TIMINGS = ("decode", "locate", "pre", "mpn", "qun", "mrn", "upsample", "post")  
 PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, see data/ATTRIBUTION.md
 
 
-def photo(w: int, h: int) -> bytes:
-    """The benchmark photo (a real portrait) resized to ``w`` x ``h`` pixels, as JPEG bytes (quality 92)."""
-    with Image.open(PHOTO) as im:
+def photo(w: int, h: int, path: str | os.PathLike = PHOTO) -> bytes:
+    """The benchmark photo (by default a real portrait, a person beside a poster's lettering; any photo with
+    ``--photo``) resized to ``w`` x ``h`` pixels, as JPEG bytes (quality 92)."""
+    with Image.open(path) as im:
         img = im.convert("RGB").resize((w, h), Image.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=92)
@@ -44,13 +46,21 @@ def _stats(xs: list[float]) -> dict[str, float]:
 
 
 def run_one(
-    w: int, h: int, provider: str, repeats: int, warmup: int, model: str | None, threads: int | None, precision: str, mrn_side: int | None
+    w: int,
+    h: int,
+    provider: str,
+    repeats: int,
+    warmup: int,
+    model: str | None,
+    threads: int | None,
+    precision: str,
+    mrn_side: int | None,
+    path: str | os.PathLike = PHOTO,
 ) -> dict:
     """Measure one size in this process (called in a subprocess by ``bench``)."""
     from semhm_models.api import Matter
-    from semhm_models.images import load_rgb
 
-    data = photo(w, h)
+    data = photo(w, h, path)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     matter = Matter.from_pretrained(model, RuntimeOptions(provider=provider, threads=threads, precision=precision, mrn_side=mrn_side))
     rows = []
@@ -67,6 +77,7 @@ def run_one(
     wall = time.perf_counter() - start
     return {
         "size": f"{w}x{h}",
+        "photo": Path(path).name,
         "provider": matter.provider,
         "precision": matter.precision,
         "mrn_side": mrn_side,
@@ -89,9 +100,10 @@ def bench(
     threads: int | None = None,
     precisions: tuple[str, ...] = ("auto",),
     mrn_sides: tuple[int | None, ...] = (None, DEFAULT_MRN_SIDE),
+    path: str | os.PathLike = PHOTO,
 ) -> dict:
-    """Each (provider, precision, MRN side, size) in a fresh subprocess, in that order: a report of the host and
-    one result per combination (or its error)."""
+    """Each (provider, precision, MRN side, size) in a fresh subprocess, in that order, on ``path`` resized to each
+    size: a report of the host and one result per combination (or its error)."""
     results = []
     for provider, precision, mrn_side in itertools.product(providers, precisions, mrn_sides):
         for w, h in sizes:
@@ -112,6 +124,8 @@ def bench(
                 precision,
                 "--mrn-side",
                 str(mrn_side).lower(),
+                "--photo",
+                str(path),
             ]
             cmd += ["--model", model] if model else []
             cmd += ["--threads", str(threads)] if threads else []
@@ -203,6 +217,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         help=f"repeatable: MRN's longest side in pixels, or none for MRN at full size (default: both none and {DEFAULT_MRN_SIDE}, "
         "one row each, to compare)",
     )
+    p.add_argument("--photo", default=str(PHOTO), help="the photo resized to each size (default: the bundled portrait)")
     p.add_argument("--json", default=None, help="write the report here too")
     p.add_argument("--one", type=size, default=None, help=argparse.SUPPRESS)
 
@@ -219,13 +234,15 @@ def run(a: argparse.Namespace) -> int:
     mrn_sides = tuple(a.mrn_side or [None, DEFAULT_MRN_SIDE])
     for precision, mrn_side in itertools.product(a.precision or ["auto"], mrn_sides):
         RuntimeOptions(threads=a.threads, precision=precision, mrn_side=mrn_side)  # one-line errors before any subprocess
+    load_rgb(a.photo)  # ImageError naming it before any subprocess
     if a.one:
-        print(json.dumps(run_one(*a.one, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0], mrn_sides[0])))
+        print(json.dumps(run_one(*a.one, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0], mrn_sides[0], a.photo)))
         return 0
     providers = a.provider or default_providers(a.model)
-    report = bench(providers, a.size or SIZES, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]), mrn_sides)
+    report = bench(providers, a.size or SIZES, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]), mrn_sides, a.photo)
     print(table(report))
-    print(f"commit {report['host']['commit'] or 'unknown (not a git checkout)'}, {report['host']['cpu']}, {report['host']['cores']} cores")
+    host = report["host"]
+    print(f"commit {host['commit'] or 'unknown (not a git checkout)'}, {host['cpu']}, {host['cores']} cores, photo {Path(a.photo).name}")
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
     return 1 if any("error" in r for r in report["results"]) else 0

@@ -10,16 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from semhm_models import processing
+from semhm_models.contracts import DEFAULT_TTA, MPN_TTA
 from semhm_models.nets.models import MPN, MRN, QUN
 
-# MPN test-time augmentation: the passes averaged in the graph, each (scale of the input, mirrored).
-# flip-scale adds the mirror image at 1.5x: 2.1x flip's MPN arithmetic; measured in docs/results.md.
-MPN_TTA = {
-    "flip-scale": ((1.0, False), (1.0, True), (1.5, True)),
-    "flip": ((1.0, False), (1.0, True)),
-    "none": ((1.0, False),),
-}
-DEFAULT_TTA = "flip-scale"
 PRECISIONS = ("fp32", "fp16")
 
 
