@@ -143,7 +143,7 @@ class Matter:
         if LOCATE in weights.manifest.stages and opts.zoom == "auto":
             self.sessions[LOCATE] = create_session(str(weights.path(LOCATE, precision)), provider, threads)
             self.locate_mask = mpn_mask_output(self.sessions[LOCATE])
-            self.locate_tta = weights.manifest.locate_tta or weights.manifest.mpn_tta
+            self.locate_tta = weights.manifest.locate_tta  # None: session 9's file, run as it is
         self.mpn_input = weights.manifest.mpn_input
         # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
         # for weights whose validation numbers are better so, see docs/results.md).
@@ -268,9 +268,9 @@ class Matter:
 
     def _locate(self, rgb: np.ndarray) -> tuple[list[pp.Crop], list[pp.Crop]]:
         """Where the locator (``contracts.LOCATE``) puts the crops (``processing.person_crops``), and a second
-        opinion: the first pass's crops where it alone makes crops (a one-pass graph gets its passes here, and
-        only the first where that settles the answer; a graph with its passes inside gives no second opinion).
-        Each empty for the whole photo."""
+        opinion: the first pass's crops where it alone makes crops. A one-pass graph (manifest ``locate_tta``
+        "none") gets its passes here, and only the first where that settles the answer; any other graph runs once,
+        as it is, with no second opinion. Each empty for the whole photo."""
         h, w = rgb.shape[:2]
         session = self.sessions[LOCATE]
 
@@ -278,7 +278,7 @@ class Matter:
             return session.run([self.locate_mask], {"image_lr": x})[0]
 
         lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))
-        if self.locate_tta != "none":  # its passes run inside the graph
+        if self.locate_tta != "none":  # its passes (the manifest's mpn_tta) run inside the graph
             return pp.person_crops(run(lr)[0, 0], (h, w)), []
         passes = pp.tta_masks(run, lr, LOCATE_TTA, lambda m: pp.locator_settled(m[0, 0], (h, w)))
         crops = pp.person_crops((sum(passes) / len(passes))[0, 0], (h, w))

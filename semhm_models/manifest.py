@@ -44,7 +44,8 @@ class Manifest:
       aspect ratio) or "fixed" (squeezed to 192x160; the default, for weights from before aspect-keeping);
     - ``mpn_tta``: the passes averaged inside mpn.onnx (e.g. "flip-scale"; "none" when absent);
     - ``locate_tta``: the passes inside locate.onnx, where there is one: "none" (one pass; the runtime runs
-      ``contracts.LOCATE_TTA``, see ``contracts.LOCATE``), or as ``mpn_tta`` when absent (session 9's weights);
+      ``contracts.LOCATE_TTA``, see ``contracts.LOCATE``) or another of ``contracts.MPN_TTA`` (the runtime runs the
+      graph once); None when absent (session 9's weights, exported with ``mpn_tta``'s passes: run once, as then);
     - ``qun_masks``: which masks QUN unifies, one of ``chain.QUN_MASKS`` ("all" when absent);
     - ``inputs``: the input contract as exported (informative);
     - ``info``: the rest (training, licences, metrics, exported_from, ...), kept as written.

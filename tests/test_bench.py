@@ -41,6 +41,8 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
             "32",
             "--photo",
             str(DATA / "group.jpg"),
+            "--zoom",
+            "off",
             "--json",
             str(out),
         ]
@@ -57,7 +59,7 @@ def test_bench_reports_stages_and_memory(tiny_weights, tmp_path, capsys):
         assert (r["stages_median_ms"]["upsample"] > 0) == (r["mrn_side"] == 32)  # the guided filter ran where MRN was smaller
         assert r["end_to_end_incl_decode"]["median_ms"] >= r["end_to_end_excl_decode"]["median_ms"] > 0
         assert r["peak_rss_mb"] > 0 and r["repeats"] == 2 and r["throughput_images_per_s"] > 0
-        assert r["photo"] == "group.jpg"
+        assert r["photo"] == "group.jpg" and r["zoom"] == "off"
 
 
 def test_bench_refuses_bad_options_in_one_line(capsys):
@@ -68,8 +70,21 @@ def test_bench_refuses_bad_options_in_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "--size", "12by3"])
     assert e.value.code == 2 and "expected WIDTHxHEIGHT" in capsys.readouterr().err
-    assert main(["bench", "--photo", "missing.jpg"]) == 1
-    assert capsys.readouterr().err == "error: missing.jpg: no such file\n"
+    for bad in ("missing.jpg", str(DATA), "-"):
+        assert main(["bench", "--photo", bad]) == 1
+        assert capsys.readouterr().err == f"error: --photo {bad}: not a file; give an image file's path\n"
+
+
+def test_bench_photo_is_decoded_as_semhm_decodes_it(tmp_path):
+    """A 16-bit grey PNG (and any mode, profile or EXIF orientation) reaches bench as it reaches matte."""
+    from PIL import Image
+
+    from semhm_models.images import load_rgb
+
+    grey = np.full((40, 30), 30000, np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    with Image.open(io.BytesIO(photo(30, 40, tmp_path / "g16.png"))) as im:
+        assert abs(np.asarray(im).astype(int).mean() - load_rgb(tmp_path / "g16.png").mean()) < 2
 
 
 def test_the_bench_photo_is_package_data():

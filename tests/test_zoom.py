@@ -105,3 +105,22 @@ def test_where_the_locators_passes_disagree_the_surer_matte_is_kept():
     whole = Matter.from_pretrained(None, provider="cpu", threads=2, zoom="off")(rgb).alpha
     assert np.abs(got - ref).mean() < 0.015 < 0.2 < np.abs(whole - ref).mean()
     assert pp.grey_share(got) < pp.grey_share(whole)
+
+
+def test_a_locator_without_locate_tta_runs_once_as_before(tmp_path):
+    """Session 9's manifests have no locate_tta: their locate.onnx (the passes inside) runs once, with no second
+    opinion, whatever mpn_tta says; "none" gets the runtime's passes."""
+    folder = tmp_path / "w"
+    shutil.copytree(resolve(None).folder, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest.pop("locate_tta") == "none"
+    manifest["mpn_tta"] = "none"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    rgb = load_rgb(DATA / "group3.jpg")
+    for source, runs in ((str(folder), 1), (None, 3)):
+        matter = Matter.from_pretrained(source, provider="cpu", threads=2)
+        session, calls = matter.sessions["locate"], []
+        real = session.run
+        session.run = lambda *a, calls=calls, real=real, **k: calls.append(1) or real(*a, **k)
+        crops, second = matter._locate(rgb)
+        assert len(calls) == runs and (second == []) == (runs == 1)

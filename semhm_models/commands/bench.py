@@ -22,7 +22,7 @@ from PIL import Image
 
 from semhm_models.commands.common import max_side
 from semhm_models.images import load_rgb
-from semhm_models.options import DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, RuntimeOptions
+from semhm_models.options import DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, ZOOM_CHOICES, RuntimeOptions
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
 BIG_PIXELS = 2_100_000  # above this (about 1920x1080), a row times a third of --repeats: each run takes seconds
@@ -32,9 +32,8 @@ PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, 
 
 def photo(w: int, h: int, path: str | os.PathLike = PHOTO) -> bytes:
     """The benchmark photo (by default a real portrait, a person beside a poster's lettering; any photo with
-    ``--photo``) resized to ``w`` x ``h`` pixels, as JPEG bytes (quality 92)."""
-    with Image.open(path) as im:
-        img = im.convert("RGB").resize((w, h), Image.BICUBIC)
+    ``--photo``, decoded as semhm decodes it) resized (stretched) to ``w`` x ``h`` pixels, as JPEG bytes (quality 92)."""
+    img = Image.fromarray(load_rgb(path)).resize((w, h), Image.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=92)
     return buf.getvalue()
@@ -56,13 +55,16 @@ def run_one(
     precision: str,
     mrn_side: int | None,
     path: str | os.PathLike = PHOTO,
+    zoom: str = "auto",
 ) -> dict:
     """Measure one size in this process (called in a subprocess by ``bench``)."""
     from semhm_models.api import Matter
 
     data = photo(w, h, path)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    matter = Matter.from_pretrained(model, RuntimeOptions(provider=provider, threads=threads, precision=precision, mrn_side=mrn_side))
+    matter = Matter.from_pretrained(
+        model, RuntimeOptions(provider=provider, threads=threads, precision=precision, mrn_side=mrn_side, zoom=zoom)
+    )
     rows = []
     for i in range(warmup + repeats):
         if i == warmup:
@@ -78,6 +80,7 @@ def run_one(
     return {
         "size": f"{w}x{h}",
         "photo": Path(path).name,
+        "zoom": zoom,
         "provider": matter.provider,
         "precision": matter.precision,
         "mrn_side": mrn_side,
@@ -101,6 +104,7 @@ def bench(
     precisions: tuple[str, ...] = ("auto",),
     mrn_sides: tuple[int | None, ...] = (None, DEFAULT_MRN_SIDE),
     path: str | os.PathLike = PHOTO,
+    zoom: str = "auto",
 ) -> dict:
     """Each (provider, precision, MRN side, size) in a fresh subprocess, in that order, on ``path`` resized to each
     size: a report of the host and one result per combination (or its error)."""
@@ -126,6 +130,8 @@ def bench(
                 str(mrn_side).lower(),
                 "--photo",
                 str(path),
+                "--zoom",
+                zoom,
             ]
             cmd += ["--model", model] if model else []
             cmd += ["--threads", str(threads)] if threads else []
@@ -217,7 +223,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
         help=f"repeatable: MRN's longest side in pixels, or none for MRN at full size (default: both none and {DEFAULT_MRN_SIDE}, "
         "one row each, to compare)",
     )
-    p.add_argument("--photo", default=str(PHOTO), help="the photo resized to each size (default: the bundled portrait)")
+    p.add_argument(
+        "--photo", default=None, help="an image file, resized to each --size (default: the bundled portrait; given alone: its own size)"
+    )
+    p.add_argument("--zoom", choices=ZOOM_CHOICES, default="auto", help="as semhm matte's --zoom (default: auto)")
     p.add_argument("--json", default=None, help="write the report here too")
     p.add_argument("--one", type=size, default=None, help=argparse.SUPPRESS)
 
@@ -234,15 +243,21 @@ def run(a: argparse.Namespace) -> int:
     mrn_sides = tuple(a.mrn_side or [None, DEFAULT_MRN_SIDE])
     for precision, mrn_side in itertools.product(a.precision or ["auto"], mrn_sides):
         RuntimeOptions(threads=a.threads, precision=precision, mrn_side=mrn_side)  # one-line errors before any subprocess
-    load_rgb(a.photo)  # ImageError naming it before any subprocess
+    if a.photo is not None and not Path(a.photo).is_file():
+        raise ValueError(f"--photo {a.photo}: not a file; give an image file's path")
+    path = a.photo or str(PHOTO)
+    own = load_rgb(path).shape[1::-1]  # ImageError naming it before any subprocess
     if a.one:
-        print(json.dumps(run_one(*a.one, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0], mrn_sides[0], a.photo)))
+        print(
+            json.dumps(run_one(*a.one, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0], mrn_sides[0], path, a.zoom))
+        )
         return 0
     providers = a.provider or default_providers(a.model)
-    report = bench(providers, a.size or SIZES, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]), mrn_sides, a.photo)
+    sizes = a.size or ([own] if a.photo else SIZES)
+    report = bench(providers, sizes, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]), mrn_sides, path, a.zoom)
     print(table(report))
     host = report["host"]
-    print(f"commit {host['commit'] or 'unknown (not a git checkout)'}, {host['cpu']}, {host['cores']} cores, photo {Path(a.photo).name}")
+    print(f"commit {host['commit'] or 'unknown (not a git checkout)'}, {host['cpu']}, {host['cores']} cores, photo {Path(path).name}")
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
     return 1 if any("error" in r for r in report["results"]) else 0

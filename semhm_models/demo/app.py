@@ -114,6 +114,12 @@ class Outputs:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _refusal(message: str) -> gr.Error:
+    """What the user sees when the demo refuses a request: the message in the page, no traceback in the server's
+    log (a refusal is not a fault)."""
+    return gr.Error(message, print_exception=False)
+
+
 def header_size(path: str, max_pixels: int) -> tuple[int, int]:
     """(width, height) read from the file's header only; a web user's message (no server path) if the
     file is not an image or has more than ``max_pixels``. Raises gradio.Error."""
@@ -124,12 +130,12 @@ def header_size(path: str, max_pixels: int) -> tuple[int, int]:
             with Image.open(path) as im:
                 w, h = im.size
     except Image.DecompressionBombError:  # Pillow's own guard (over twice its limit): far too large
-        raise gr.Error(f"{name}: this image is far too large; the demo takes up to {limit}. Please upload a smaller image.") from None
+        raise _refusal(f"{name}: this image is far too large; the demo takes up to {limit}. Please upload a smaller image.") from None
     except (UnidentifiedImageError, OSError, ValueError):
-        raise gr.Error(f"{name}: this file is not an image, or in a format semhm cannot read.") from None
+        raise _refusal(f"{name}: this file is not an image, or in a format semhm cannot read.") from None
     if w * h > max_pixels:
         size = f"{w}x{h} ({w * h / 1e6:.0f} megapixels)"
-        raise gr.Error(f"{name}: this image is {size}; the demo takes up to {limit}. Please upload a smaller image.")
+        raise _refusal(f"{name}: this image is {size}; the demo takes up to {limit}. Please upload a smaller image.")
     return w, h
 
 
@@ -197,12 +203,12 @@ class Demo:
             return pp.parse_color(colour or DEFAULT_COLOUR)
         if mode == "image":
             if not bg_image:
-                raise gr.Error("Choose a background image, or another background.")
+                raise _refusal("Choose a background image, or another background.")
             return pp.cover(load_rgb(bg_image, self.matter.max_pixels), rgb.shape[:2])
         if mode == "blur":
             radius = max(2, max(rgb.shape[:2]) // 60)
             return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius)))
-        raise gr.Error(f"Background '{mode}': choose one of {', '.join(BACKGROUNDS)}.")
+        raise _refusal(f"Background '{mode}': choose one of {', '.join(BACKGROUNDS)}.")
 
     def _results(self, folder, rgb, matte, source, stem, mode, colour, bg_image, t0):
         """Full-size PNGs and small previews, all as files of this request's folder (Gradio copies a
@@ -239,7 +245,7 @@ class Demo:
             with self.budget.hold(pixels):
                 yield
         except (SemhmError, ValueError, OSError) as e:
-            raise gr.Error(_user_message(e, *files)) from None
+            raise _refusal(_user_message(e, *files)) from None
 
     def show(self, image: str | None) -> np.ndarray | None:
         """The upload as semhm decodes it (EXIF, 16-bit, alpha), for the page: RGB uint8, at most PREVIEW_SIDE."""
@@ -256,7 +262,7 @@ class Demo:
     def matte(self, image: str | None, background: str = "transparent", colour: str = DEFAULT_COLOUR, bg_image: str | None = None):
         """Photo file -> (cutout on checkerboard, alpha, composite previews; cutout, alpha, composite PNG paths; status)."""
         if not image:
-            raise gr.Error("Upload a photo first (or pick an example).")
+            raise _refusal("Upload a photo first (or pick an example).")
         t0 = time.perf_counter()
         with self._request(image, bg_image if background == "image" else None):
             rgb, alpha, source = self._photo(image)
@@ -274,7 +280,7 @@ class Demo:
     ):
         """Photo + rough mask files (white = person) -> the user's mask, the refined results, status."""
         if not image or not mask:
-            raise gr.Error("Give both a photo and a rough mask.")
+            raise _refusal("Give both a photo and a rough mask.")
 
         def mask_at(source, hw):
             return pp.resize_plane(load_mask(mask, source, self.matter.max_pixels), hw)
@@ -287,10 +293,10 @@ class Demo:
         """Photo file + a box "x0,y0,x1,y1" in the photo's pixels (right and bottom exclusive, as
         ``semhm refine --box``) -> the box as a mask, the refined results, status."""
         if not image:
-            raise gr.Error("Upload a photo first.")
+            raise _refusal("Upload a photo first.")
         corners = _numbers(box)
         if len(corners) != 4:
-            raise gr.Error("Click two opposite corners of a box around the person on the photo (or type x0,y0,x1,y1 in pixels).")
+            raise _refusal("Click two opposite corners of a box around the person on the photo (or type x0,y0,x1,y1 in pixels).")
 
         def mask_at(source, hw):
             sy, sx = hw[0] / source[0], hw[1] / source[1]  # the photo may be matted reduced
@@ -323,7 +329,7 @@ class Demo:
         or, when ``box`` holds a first corner "x,y", the opposite one. Returns the preview with the box drawn
         and the box's text in the photo's pixels ("x,y", or "x0,y0,x1,y1" with right and bottom exclusive)."""
         if not image:
-            raise gr.Error("Upload a photo first.")
+            raise _refusal("Upload a photo first.")
         with self._request(image):
             preview, (h, w) = self._preview(image)
         px = min(w - 1, max(0, int(x * w / preview.shape[1])))
@@ -339,13 +345,13 @@ class Demo:
     def refine_painted(self, editor: dict | None, mask_upload: str | None, background: str, colour: str, bg_image: str | None):
         """The UI's refine: the mask is painted over the photo (any colour), or uploaded."""
         if not editor or editor.get("background") is None:
-            raise gr.Error("Upload a photo into the editor first.")
+            raise _refusal("Upload a photo into the editor first.")
         photo = editor["background"]
         if mask_upload:
             return self.refine(photo, mask_upload, background, colour, bg_image)
         painted = [np.asarray(Image.open(layer).convert("RGBA"))[..., 3] for layer in editor.get("layers") or []]
         if not painted or not any(p.any() for p in painted):
-            raise gr.Error("Paint over the person with the brush, or upload a mask.")
+            raise _refusal("Paint over the person with the brush, or upload a mask.")
         mask = np.where(np.max(np.stack(painted), axis=0) > 0, 255, 0).astype(np.uint8)
         return self.refine(photo, self._save(self.outputs.folder(), mask, "painted", "mask"), background, colour, bg_image)
 
@@ -355,7 +361,7 @@ def _numbers(text: str | None) -> list[float]:
     try:
         return [float(v) for v in (text or "").replace(" ", "").split(",") if v]
     except ValueError:
-        raise gr.Error(f"Box {text!r}: expected x0,y0,x1,y1 in pixels, e.g. 40,10,300,620.") from None
+        raise _refusal(f"Box {text!r}: expected x0,y0,x1,y1 in pixels, e.g. 40,10,300,620.") from None
 
 
 def _draw_box(preview: np.ndarray, source: tuple[int, int], numbers: list[float]) -> np.ndarray:
