@@ -15,7 +15,7 @@ from PIL import Image
 
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
-from semhm_models.contracts import LOCATE, LOCATE_TTA, QUN_FG_MASK, STAGES
+from semhm_models.contracts import LOCATE, LOCATE_TTA, MPN_TTA, QUN_FG_MASK, STAGES
 from semhm_models.errors import ImageError, NoPersonWarning
 from semhm_models.images import ImageLike, load_image, load_mask, load_rgb, source_name
 from semhm_models.options import RuntimeOptions
@@ -143,7 +143,7 @@ class Matter:
         if LOCATE in weights.manifest.stages and opts.zoom == "auto":
             self.sessions[LOCATE] = create_session(str(weights.path(LOCATE, precision)), provider, threads)
             self.locate_mask = mpn_mask_output(self.sessions[LOCATE])
-            self.locate_tta = weights.manifest.locate_tta  # None: session 9's file, run as it is
+            self.locate_tta = weights.manifest.locate_tta  # None: session 9's file, run once, as it is
         self.mpn_input = weights.manifest.mpn_input
         # Which masks QUN unifies: "all" (the paper) or "coarse" (users' masks; MPN's go straight to MRN,
         # for weights whose validation numbers are better so, see docs/results.md).
@@ -212,10 +212,9 @@ class Matter:
         weights' locator finds (``processing.person_crops``; the whole photo where it finds none, is unsure, or
         the persons fill the photo); for a box, around the box (``processing.grow_crop``). A crop whose matte runs
         into its top or bottom edge is matted once more, taller (``processing.fit_crop``). Alpha is 0 outside
-        the crops, and where crops overlap each pixel comes from the crop with the higher alpha. Where the
-        locator's first pass makes crops and its three passes together do not (persons small in a wide photo, or
-        a close-up it sees in part), the photo is matted both ways and the matte with the smaller
-        ``processing.grey_share`` is returned (``timings`` then count both).
+        the crops, and where crops overlap each pixel comes from the crop with the higher alpha. A photo may be
+        matted more than once (the locator's first pass's crops, then those of its three passes or the whole
+        photo, ``_located``); ``timings`` then count every run.
 
         Raises ImageError when the mask's or the alpha's size is not the image's, ValueError for another
         ``mask_kind``."""
@@ -226,24 +225,14 @@ class Matter:
                 raise ImageError(f"{name} is {plane.shape[-1]}x{plane.shape[0]} but the image is {w}x{h}; they must match")
         if mask_kind not in pp.MASK_KINDS:
             raise ValueError(f"mask kind {mask_kind!r}: choose {', '.join(pp.MASK_KINDS)}")
-        crops: list[pp.Crop] = []
-        second: list[pp.Crop] = []
         if self.options.zoom == "auto" and mask is not None and mask_kind == "box":
             inside = mask > 0.5  # a box's own crop: its person large, as MPN learnt persons
             ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
-            crops = [pp.grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, (h, w))]
+            a, f, person = self._in_crops(rgb, mask, [pp.grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, (h, w))], t, mask_kind)
         elif mask is None and LOCATE in self.sessions:
-            t0 = time.perf_counter()
-            crops, second = self._locate(rgb)
-            t["locate"] = time.perf_counter() - t0
-        if crops:
-            a, f, person = self._in_crops(rgb, mask, crops, t, mask_kind)
+            a, f, person = self._located(rgb, t)
         else:
             a, f, person = self._whole(rgb, mask, t, mask_kind)
-            if second:  # the locator's passes disagree: crops too, and the matte the chain is surer of
-                other = self._in_crops(rgb, mask, second, t, mask_kind)
-                if pp.grey_share(other[0]) < pp.grey_share(a):
-                    a, f, person = other
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
         return Matte(a, f, t, person)
@@ -254,7 +243,7 @@ class Matter:
         """The chain on each (y0, y1, x0, x1) crop of ``rgb`` (a crop whose matte runs out of it once more, taller),
         pasted into alpha 0: alpha (H, W), foreground (H, W, 3), the highest crop's person score."""
         h, w = rgb.shape[:2]
-        a, f = np.zeros((h, w), np.float32), rgb.astype(np.float32) / 255
+        a, f = np.zeros((h, w), np.float32), np.divide(rgb, np.float32(255), dtype=np.float32)  # one pass, no uint8 -> float copy
         scores = []
         for crop in crops:
             ca, cf, score = self._crop(rgb, mask, crop, t, mask_kind)
@@ -262,27 +251,56 @@ class Matter:
                 crop, (ca, cf, score) = grown, self._crop(rgb, mask, grown, t, mask_kind)
             y0, y1, x0, x1 = crop
             ahead = ca > a[y0:y1, x0:x1]  # overlapping crops: each pixel from the crop that sees most of a person
-            a[y0:y1, x0:x1][ahead], f[y0:y1, x0:x1][ahead] = ca[ahead], cf[ahead]
+            np.copyto(f[y0:y1, x0:x1], cf, where=ahead[..., None])  # not f[...][ahead]: cf is strided, that gathers
+            np.copyto(a[y0:y1, x0:x1], ca, where=ahead)
             scores.append(score)
         return a, f, max(scores)
 
-    def _locate(self, rgb: np.ndarray) -> tuple[list[pp.Crop], list[pp.Crop]]:
-        """Where the locator (``contracts.LOCATE``) puts the crops (``processing.person_crops``), and a second
-        opinion: the first pass's crops where it alone makes crops. A one-pass graph (manifest ``locate_tta``
-        "none") gets its passes here, and only the first where that settles the answer; any other graph runs once,
-        as it is, with no second opinion. Each empty for the whole photo."""
+    def _located(self, rgb: np.ndarray, t: dict[str, float]) -> tuple[np.ndarray, np.ndarray, float]:
+        """As ``_whole``, where the locator (``contracts.LOCATE``) says: on crops around the persons it finds
+        (``processing.person_crops``), or on the whole photo. A one-pass graph (manifest ``locate_tta`` "none")
+        gets its ``LOCATE_TTA`` passes here, the second and third only where the first leaves the answer open:
+
+        1. the first pass settles the whole photo (``processing.locator_settled``): the whole photo;
+        2. its crops give a clean matte (``processing.grey_share`` under ``processing.CLEAN``): that matte;
+        3. else all three passes decide: their crops, or the whole photo, or, where only the first pass made
+           crops, the matte with less grey of the two.
+
+        Any other graph runs once, as it is (session 9's weights), and its crops or the whole photo are matted.
+        ``t["locate"]`` gets the time outside the chain's own steps."""
+        t0, steps = time.perf_counter(), sum(t.values())
+        try:
+            return self._locate_and_matte(rgb, t)
+        finally:
+            t["locate"] = time.perf_counter() - t0 - (sum(t.values()) - steps)
+
+    def _locate_and_matte(self, rgb: np.ndarray, t: dict[str, float]) -> tuple[np.ndarray, np.ndarray, float]:
         h, w = rgb.shape[:2]
         session = self.sessions[LOCATE]
 
         def run(x: np.ndarray) -> np.ndarray:
             return session.run([self.locate_mask], {"image_lr": x})[0]
 
+        def locate(passes: range) -> list[np.ndarray]:  # a graph with its passes inside runs as one pass
+            return pp.tta_masks(run, lr, LOCATE_TTA if self.locate_tta == "none" else "none", passes)
+
         lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))
+        first = locate(range(1))
         if self.locate_tta != "none":  # its passes (the manifest's mpn_tta) run inside the graph
-            return pp.person_crops(run(lr)[0, 0], (h, w)), []
-        passes = pp.tta_masks(run, lr, LOCATE_TTA, lambda m: pp.locator_settled(m[0, 0], (h, w)))
-        crops = pp.person_crops((sum(passes) / len(passes))[0, 0], (h, w))
-        return crops, pp.person_crops(passes[0][0, 0], (h, w)) if len(passes) > 1 and not crops else []
+            crops = pp.person_crops(first[0][0, 0], (h, w))
+            return self._in_crops(rgb, None, crops, t, "mask") if crops else self._whole(rgb, None, t, "mask")
+        if pp.locator_settled(first[0][0, 0], (h, w)):
+            return self._whole(rgb, None, t, "mask")
+        first_crops = pp.person_crops(first[0][0, 0], (h, w))
+        early = self._in_crops(rgb, None, first_crops, t, "mask") if first_crops else None
+        if early is not None and pp.grey_share(early[0]) < pp.CLEAN:
+            return early
+        masks = first + locate(range(1, len(MPN_TTA[LOCATE_TTA])))
+        crops = pp.person_crops((sum(masks) / len(masks))[0, 0], (h, w))
+        if crops:
+            return early if crops == first_crops else self._in_crops(rgb, None, crops, t, "mask")
+        whole = self._whole(rgb, None, t, "mask")
+        return early if early is not None and pp.grey_share(early[0]) < pp.grey_share(whole[0]) else whole
 
     def _crop(self, rgb: np.ndarray, mask: np.ndarray | None, crop: pp.Crop, t: dict[str, float], mask_kind: str):
         """``_whole`` on the (y0, y1, x0, x1) ``crop`` of ``rgb`` and of ``mask``."""

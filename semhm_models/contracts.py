@@ -27,9 +27,9 @@ photo at its own aspect ratio. Where a weights folder has one, automatic matting
 are and runs the chain on a crop around each (``processing.person_crops``): the chain's MPN then sees each person
 large and unsqueezed, as in its training. A locator exported with one pass (manifest ``locate_tta`` "none") gets
 its ``LOCATE_TTA`` passes from the runtime, which skips the second and third where the first settles the answer
-(``processing.locator_settled``) and, where the first pass alone makes crops, mattes both ways and keeps the surer
-matte (``api.Matter.matte_rgb``); one exported with its passes inside (``locate_tta`` "flip-scale", session 9's
-weights) runs them all every time."""
+(``processing.locator_settled``) or its crops give a clean matte, and, where only the first pass makes crops,
+mattes both ways and keeps the surer matte (``api.Matter._located``); a file whose manifest has no ``locate_tta``
+(session 9's, its passes inside) runs once."""
 
 MPN_TTA: dict[str, tuple[tuple[float, bool], ...]] = {
     "flip-scale": ((1.0, False), (1.0, True), (1.5, True)),

@@ -195,7 +195,7 @@ def load_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np
     if _has_alpha(im):
         im = im.convert("RGBA")
         a = np.asarray(im.getchannel("A"))
-        alpha = None if a.min() == 255 else a.astype(np.float32) / 255.0
+        alpha = None if a.min() == 255 else np.divide(a, np.float32(255), dtype=np.float32)
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.asarray(im), alpha

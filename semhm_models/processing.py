@@ -80,25 +80,20 @@ def resize_linear(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return rows[..., xi0] * (1 - wx) + rows[..., xi1] * wx
 
 
-def tta_masks(
-    run: Callable[[np.ndarray], np.ndarray], image_lr: np.ndarray, tta: str, settled: Callable[[np.ndarray], bool] | None = None
-) -> list[np.ndarray]:
-    """``run``'s mask for each test-time pass of ``tta`` (``contracts.MPN_TTA``), each in ``image_lr``'s frame;
-    ``sum(masks) / len(masks)`` is the mean ``MPNGraph`` computes inside a graph. ``run`` maps float32
-    (1, 3, h', w') in [0, 1] to a float32 mask (1, C, h', w'). A pass at scale s sees ``image_lr`` (1, 3, h, w)
-    resized to (h s, w s), and its mask is resized back to (h, w); a mirrored pass sees the input mirrored left to
-    right, and its mask is mirrored back. Only the first pass runs when ``settled`` says its mask settles the
-    answer. ValueError for an unknown ``tta``."""
+def tta_masks(run: Callable[[np.ndarray], np.ndarray], image_lr: np.ndarray, tta: str, passes: range | None = None) -> list[np.ndarray]:
+    """``run``'s mask for each test-time pass of ``tta`` (``contracts.MPN_TTA``) in ``passes`` (default: all), each in
+    ``image_lr``'s frame; over all passes, ``sum(masks) / len(masks)`` is the mean ``MPNGraph`` computes inside a
+    graph. ``run`` maps float32 (1, 3, h', w') in [0, 1] to a float32 mask (1, C, h', w'). A pass at scale s sees
+    ``image_lr`` (1, 3, h, w) resized to (h s, w s), and its mask is resized back to (h, w); a mirrored pass sees the
+    input mirrored left to right, and its mask is mirrored back. ValueError for an unknown ``tta``."""
     if tta not in MPN_TTA:
         raise ValueError(f"tta {tta!r}: choose {', '.join(MPN_TTA)}")
     h, w = image_lr.shape[2:]
     masks = []
-    for scale, mirrored in MPN_TTA[tta]:
+    for scale, mirrored in (MPN_TTA[tta][i] for i in passes or range(len(MPN_TTA[tta]))):
         x = image_lr if scale == 1.0 else resize_linear(image_lr, (int(h * scale), int(w * scale)))
         m = run(np.ascontiguousarray(x[..., ::-1]))[..., ::-1] if mirrored else run(x)
         masks.append(m if scale == 1.0 else resize_linear(m, (h, w)))
-        if len(masks) == 1 and settled is not None and settled(m):
-            break
     return masks
 
 
@@ -301,6 +296,7 @@ def fit_crop(alpha: np.ndarray, crop: Crop, hw: tuple[int, int]) -> Crop | None:
 
 
 GREY = (0.1, 0.9)  # alpha strictly between these is grey: the chain is unsure there
+CLEAN = 0.25  # a matte under this grey_share is clean: the locator's first pass's crops need no more passes
 
 
 def grey_share(alpha: np.ndarray) -> float:
@@ -477,7 +473,7 @@ def composite(alpha: np.ndarray, fg: np.ndarray, bg: np.ndarray | tuple[int, int
     if isinstance(bg, tuple):
         back = np.broadcast_to(np.asarray(bg, np.float32) / 255, (h, w, 3))
     else:
-        back = cover(bg, (h, w)).astype(np.float32) / 255
+        back = np.divide(cover(bg, (h, w)), np.float32(255), dtype=np.float32)
     a = alpha[..., None]
     return to_uint8(fg * a + back * (1 - a))
 

@@ -331,9 +331,8 @@ def test_one_locator_pass_settles_only_no_one_and_a_photo_the_persons_fill():
     assert not pp.locator_settled(_locator_mask(72, 128, [(30, 70, 2 + 18 * i, 12 + 18 * i) for i in range(7)]), hw)
 
 
-def test_tta_masks_bring_mirrored_and_scaled_passes_back_and_stop_where_settled():
-    """Each pass's mask comes back in the input's frame; a settled first pass is the answer, and the other passes
-    never run."""
+def test_tta_masks_bring_mirrored_and_scaled_passes_back_and_run_the_passes_asked_for():
+    """Each pass's mask comes back in the input's frame; ``passes`` runs some of them (the first, then the rest)."""
     image = np.random.default_rng(3).random((1, 3, 32, 64), dtype=np.float32)
     seen = []
 
@@ -346,7 +345,9 @@ def test_tta_masks_bring_mirrored_and_scaled_passes_back_and_stop_where_settled(
     assert np.array_equal(masks[0], image[:, :1]) and np.array_equal(masks[1], image[:, :1])
     np.testing.assert_allclose(masks[2], pp.resize_linear(pp.resize_linear(image[:, :1], (48, 96)), (32, 64)), atol=1e-6)
     seen.clear()
-    assert len(pp.tta_masks(run, image, "flip-scale", settled=lambda m: True)) == 1 == len(seen)
+    first, rest = pp.tta_masks(run, image, "flip-scale", range(1)), pp.tta_masks(run, image, "flip-scale", range(1, 3))
+    assert seen == [(1, 3, 32, 64), (1, 3, 32, 64), (1, 3, 48, 96)] and len(first) == 1 and len(rest) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(first + rest, masks, strict=True))
     with pytest.raises(ValueError, match="tta 'zoom': choose flip-scale, flip, none"):
         pp.tta_masks(run, image, "zoom")
 

@@ -92,35 +92,56 @@ def test_an_empty_matte_is_never_silent(group):
         assert m.no_person or m.alpha.max() > 0.5, width
 
 
-def test_where_the_locators_passes_disagree_the_surer_matte_is_kept():
-    """Three persons before a koala: the locator's first pass puts a crop on each, its three passes together are
-    unsure (the grey koala) and would matte the whole photo, koala included (SAD 0.34). Both mattes are made and
-    the crops' one, with far less grey per solid pixel (processing.grey_share), is kept."""
-    rgb = load_rgb(DATA / "group3.jpg")
-    ref = np.asarray(Image.open(DATA / "group3_alpha.png"), np.float32) / 255
+def _counting(matter: Matter) -> list[int]:
+    """The locator's runs from now on, one item each."""
+    session, calls = matter.sessions["locate"], []
+    real = session.run
+    session.run = lambda *a, **k: calls.append(1) or real(*a, **k)
+    return calls
+
+
+def _scene(name: str) -> tuple[np.ndarray, np.ndarray]:
+    return load_rgb(DATA / f"{name}.jpg"), np.asarray(Image.open(DATA / f"{name}_alpha.png"), np.float32) / 255
+
+
+def test_the_first_passs_crops_are_kept_where_their_matte_is_clean():
+    """Three persons before a koala: the locator's first pass puts a crop on each, and their matte is clean
+    (processing.grey_share under CLEAN), so the other two passes never run. Together they would have been unsure
+    (the grey koala) and matted the whole photo, koala included (SAD 0.34)."""
+    rgb, ref = _scene("group3")
     matter = Matter.from_pretrained(None, provider="cpu", threads=2)
-    crops, second = matter._locate(rgb)
-    assert crops == [] and len(second) == 3
+    calls = _counting(matter)
     got = matter(rgb).alpha
     whole = Matter.from_pretrained(None, provider="cpu", threads=2, zoom="off")(rgb).alpha
+    assert len(calls) == 1 and pp.grey_share(got) < pp.CLEAN
     assert np.abs(got - ref).mean() < 0.015 < 0.2 < np.abs(whole - ref).mean()
-    assert pp.grey_share(got) < pp.grey_share(whole)
+
+
+def test_where_the_locators_passes_disagree_the_surer_matte_is_kept():
+    """A person small in a wide frame: the first pass's crop gives a matte with some grey, so all three passes
+    run; together they would matte the whole photo. Both are matted, and the crop's, with less grey per solid
+    pixel, is kept (SAD 0.005 against 0.025)."""
+    rgb, ref = _scene("wide2")
+    matter = Matter.from_pretrained(None, provider="cpu", threads=2)
+    calls = _counting(matter)
+    got = matter(rgb).alpha
+    whole = Matter.from_pretrained(None, provider="cpu", threads=2, zoom="off")(rgb).alpha
+    assert len(calls) == 3 and pp.CLEAN < pp.grey_share(got) < pp.grey_share(whole)
+    assert np.abs(got - ref).mean() < 0.01 < 0.02 < np.abs(whole - ref).mean()
 
 
 def test_a_locator_without_locate_tta_runs_once_as_before(tmp_path):
-    """Session 9's manifests have no locate_tta: their locate.onnx (the passes inside) runs once, with no second
-    opinion, whatever mpn_tta says; "none" gets the runtime's passes."""
+    """Session 9's manifests have no locate_tta: their locate.onnx (the passes inside) runs once, whatever mpn_tta
+    says, and its crops or the whole photo are matted; "none" gets the runtime's passes."""
     folder = tmp_path / "w"
     shutil.copytree(resolve(None).folder, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest.pop("locate_tta") == "none"
     manifest["mpn_tta"] = "none"
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    rgb = load_rgb(DATA / "group3.jpg")
+    rgb = _scene("wide2")[0]
     for source, runs in ((str(folder), 1), (None, 3)):
         matter = Matter.from_pretrained(source, provider="cpu", threads=2)
-        session, calls = matter.sessions["locate"], []
-        real = session.run
-        session.run = lambda *a, calls=calls, real=real, **k: calls.append(1) or real(*a, **k)
-        crops, second = matter._locate(rgb)
-        assert len(calls) == runs and (second == []) == (runs == 1)
+        calls = _counting(matter)
+        matter(rgb)
+        assert len(calls) == runs
