@@ -449,7 +449,7 @@ def remove(
 
     ``image`` and ``coarse_mask`` as for :meth:`Matter.__call__`; ``model`` and ``revision`` as ``source``
     and ``revision`` of :meth:`Matter.from_pretrained` (None: the bundled weights); ``settings``: any
-    ``RuntimeOptions`` field (provider, precision, threads, max_side, mrn_side, max_pixels, binding). One ``Matter``
+    ``RuntimeOptions`` field (provider, precision, threads, max_side, mrn_side, max_pixels, binding, zoom). One ``Matter``
     per distinct model and settings is made on first use and reused (the four most recent are kept).
 
     Raises ImageError, WeightsError, RuntimeSetupError, and ValueError for an unknown or invalid setting."""

@@ -68,6 +68,8 @@ def open_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
     else:
         if isinstance(src, (str, os.PathLike)):
             path = Path(src)
+            if path.is_dir():
+                raise ImageError(f"{name}: a folder, not an image file")
             if not path.is_file():
                 raise ImageError(f"{name}: no such file")
             if path.stat().st_size == 0:

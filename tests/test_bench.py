@@ -70,6 +70,8 @@ def test_bench_refuses_bad_options_in_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "--size", "12by3"])
     assert e.value.code == 2 and "expected WIDTHxHEIGHT" in capsys.readouterr().err
+    assert main(["bench", "--size", "20000x20000"]) == 1
+    assert capsys.readouterr().err == "error: --size 20000x20000: 400 MP is over semhm's limit of 100 MP (max_pixels)\n"
     for bad in ("missing.jpg", str(DATA), "-"):
         assert main(["bench", "--photo", bad]) == 1
         assert capsys.readouterr().err == f"error: --photo {bad}: not a file; give an image file's path\n"
@@ -83,8 +85,9 @@ def test_bench_photo_is_decoded_as_semhm_decodes_it(tmp_path):
 
     grey = np.full((40, 30), 30000, np.uint16)
     Image.fromarray(grey).save(tmp_path / "g16.png")
-    with Image.open(io.BytesIO(photo(30, 40, tmp_path / "g16.png"))) as im:
-        assert abs(np.asarray(im).astype(int).mean() - load_rgb(tmp_path / "g16.png").mean()) < 2
+    with Image.open(io.BytesIO(photo(60, 80, tmp_path / "g16.png"))) as im:
+        assert im.format == "JPEG" and abs(np.asarray(im).astype(int).mean() - load_rgb(tmp_path / "g16.png").mean()) < 2
+    assert photo(30, 40, tmp_path / "g16.png") == (tmp_path / "g16.png").read_bytes()  # its own size: its own file
 
 
 def test_the_bench_photo_is_package_data():

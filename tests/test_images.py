@@ -84,6 +84,8 @@ def test_truncated_jpeg(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageError, match="no such file"):
         load_rgb(tmp_path / "nope.jpg")
+    with pytest.raises(ImageError, match="a folder, not an image file"):
+        load_rgb(tmp_path)
 
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path):

@@ -22,7 +22,7 @@ from PIL import Image
 
 from semhm_models.commands.common import max_side
 from semhm_models.images import load_rgb
-from semhm_models.options import DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, ZOOM_CHOICES, RuntimeOptions
+from semhm_models.options import DEFAULT_MAX_PIXELS, DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, ZOOM_CHOICES, RuntimeOptions
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
 BIG_PIXELS = 2_100_000  # above this (about 1920x1080), a row times a third of --repeats: each run takes seconds
@@ -32,10 +32,14 @@ PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, 
 
 def photo(w: int, h: int, path: str | os.PathLike = PHOTO) -> bytes:
     """The benchmark photo (by default a real portrait, a person beside a poster's lettering; any photo with
-    ``--photo``, decoded as semhm decodes it) resized (stretched) to ``w`` x ``h`` pixels, as JPEG bytes (quality 92)."""
-    img = Image.fromarray(load_rgb(path)).resize((w, h), Image.BICUBIC)
+    ``--photo``, decoded as semhm decodes it) as an encoded file ``w`` x ``h`` pixels large: the file itself when
+    that is its size (so "decode" times its own format), else resized (stretched) and saved as JPEG (quality 92;
+    PNG over 65500 px a side, JPEG's limit)."""
+    rgb = load_rgb(path)
+    if rgb.shape[1::-1] == (w, h):
+        return Path(path).read_bytes()
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=92)
+    Image.fromarray(rgb).resize((w, h), Image.BICUBIC).save(buf, "JPEG" if max(w, h) < 65500 else "PNG", quality=92)
     return buf.getvalue()
 
 
@@ -243,6 +247,11 @@ def run(a: argparse.Namespace) -> int:
     mrn_sides = tuple(a.mrn_side or [None, DEFAULT_MRN_SIDE])
     for precision, mrn_side in itertools.product(a.precision or ["auto"], mrn_sides):
         RuntimeOptions(threads=a.threads, precision=precision, mrn_side=mrn_side)  # one-line errors before any subprocess
+    for w, h in a.size or []:
+        if w * h > DEFAULT_MAX_PIXELS:
+            raise ValueError(
+                f"--size {w}x{h}: {w * h / 1e6:.0f} MP is over semhm's limit of {DEFAULT_MAX_PIXELS / 1e6:.0f} MP (max_pixels)"
+            )
     if a.photo is not None and not Path(a.photo).is_file():
         raise ValueError(f"--photo {a.photo}: not a file; give an image file's path")
     path = a.photo or str(PHOTO)

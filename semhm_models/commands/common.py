@@ -71,8 +71,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "--zoom",
         default="auto",
         choices=ZOOM_CHOICES,
-        help="auto: run the chain on a crop around each person the weights' locator finds, and around a --box (persons small "
-        "in a wide photo come out whole); off: always on the whole photo (default: auto)",
+        help="auto: run the chain on a crop: in matte around each person the weights' locator finds (persons small in a wide "
+        "photo come out whole), in refine around a --box (a --mask is never cropped); off: always on the whole photo (default: auto)",
     )
 
 
