@@ -65,6 +65,9 @@ def _with(path: str, value) -> dict:
         ("version", 1, "version"),
         ("qun_masks", "some", "qun_masks"),
         ("mpn_tta", None, "mpn_tta"),
+        ("mpn_tta", "zoom", "mpn_tta"),
+        ("locate_tta", "zoom", "locate_tta"),
+        ("locate_tta", 3, "locate_tta"),
         ("inputs", [], "inputs"),
     ],
 )
