@@ -289,9 +289,9 @@ class Matter:
         if self.locate_tta != "none":  # its passes (the manifest's mpn_tta) run inside the graph
             crops = pp.person_crops(first[0][0, 0], (h, w))
             return self._in_crops(rgb, None, crops, t, "mask") if crops else self._whole(rgb, None, t, "mask")
-        if pp.locator_settled(first[0][0, 0], (h, w)):
+        first_crops, largest = pp.crop_plan(first[0][0, 0], (h, w))
+        if pp.locator_settled(first_crops, largest):
             return self._whole(rgb, None, t, "mask")
-        first_crops = pp.person_crops(first[0][0, 0], (h, w))
         early = self._in_crops(rgb, None, first_crops, t, "mask") if first_crops else None
         if early is not None and pp.grey_share(early[0]) < pp.CLEAN:
             return early

@@ -219,23 +219,22 @@ def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     it), or more than ``UNSURE_CROP`` of it while the locator is unsure (under ``SURE_SHARE`` of the located
     pixels sure: close-ups in dark clothes, which it sees in part, and animals). Chosen on the scenes split and a
     second one, with the validation split and the P3M portraits; confirmed on a third: docs/results.md."""
-    return _crop_plan(fg_mask, hw)[0]
+    return crop_plan(fg_mask, hw)[0]
 
 
 SETTLED_CROP = 0.75  # a crop over this share of the photo: one locator pass settles that the persons fill it
 
 
-def locator_settled(fg_mask: np.ndarray, hw: tuple[int, int]) -> bool:
-    """Whether one pass of the locator (``fg_mask`` as for :func:`person_crops`) already settles that the whole
-    (H, W) photo is matted: it finds no person, or a crop would cover over ``SETTLED_CROP`` of the photo (the persons
+def locator_settled(crops: list[Crop], largest: float | None) -> bool:
+    """Whether one pass of the locator, planned as ``crops, largest`` (:func:`crop_plan`), already settles that the
+    whole photo is matted: it finds no person, or a crop would cover over ``SETTLED_CROP`` of the photo (the persons
     fill it). The runtime then skips the locator's further passes (``contracts.LOCATE_TTA``). On the three scenes
     splits, the validation split and P3M no answer differs from all three passes' (a person it is less sure of, or
     a crop just over ``MAX_CROP``, still gets all three): docs/results.md, session 10."""
-    crops, largest = _crop_plan(fg_mask, hw)
     return not crops and (largest is None or largest > SETTLED_CROP)
 
 
-def _crop_plan(fg_mask: np.ndarray, hw: tuple[int, int]) -> tuple[list[Crop], float | None]:
+def crop_plan(fg_mask: np.ndarray, hw: tuple[int, int]) -> tuple[list[Crop], float | None]:
     """:func:`person_crops`' crops, and the share of the photo its largest crop covers (None when it finds no
     person, 0 when it stops before making crops)."""
     if person_score(fg_mask) < NO_PERSON:

@@ -321,14 +321,14 @@ def test_one_locator_pass_settles_only_no_one_and_a_photo_the_persons_fill():
     apart, a crop just over MAX_CROP (whole now, but other passes may shrink it), a less sure person left out, or
     a crowd: not settled."""
     hw = (720, 1280)
-    assert pp.locator_settled(np.zeros((72, 128), np.float32), hw)
-    assert pp.locator_settled(_locator_mask(72, 128, [(0, 72, 20, 110)]), hw)
-    assert not pp.locator_settled(_locator_mask(72, 128, [(20, 70, 30, 45), (15, 70, 80, 100)]), hw)
+    assert pp.locator_settled(*pp.crop_plan(np.zeros((72, 128), np.float32), hw))
+    assert pp.locator_settled(*pp.crop_plan(_locator_mask(72, 128, [(0, 72, 20, 110)]), hw))
+    assert not pp.locator_settled(*pp.crop_plan(_locator_mask(72, 128, [(20, 70, 30, 45), (15, 70, 80, 100)]), hw))
     just_over = _locator_mask(72, 128, [(0, 72, 24, 100)])  # its crop covers 71% of the photo
-    assert pp.person_crops(just_over, hw) == [] and not pp.locator_settled(just_over, hw)
+    assert pp.person_crops(just_over, hw) == [] and not pp.locator_settled(*pp.crop_plan(just_over, hw))
     unsure = np.maximum(_locator_mask(72, 128, [(20, 70, 10, 25)]), _locator_mask(72, 128, [(20, 70, 80, 95)], 0.6))
-    assert not pp.locator_settled(unsure, hw)
-    assert not pp.locator_settled(_locator_mask(72, 128, [(30, 70, 2 + 18 * i, 12 + 18 * i) for i in range(7)]), hw)
+    assert not pp.locator_settled(*pp.crop_plan(unsure, hw))
+    assert not pp.locator_settled(*pp.crop_plan(_locator_mask(72, 128, [(30, 70, 2 + 18 * i, 12 + 18 * i) for i in range(7)]), hw))
 
 
 def test_tta_masks_bring_mirrored_and_scaled_passes_back_and_run_the_passes_asked_for():

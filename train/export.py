@@ -131,7 +131,6 @@ def parity(
 
     g = torch.Generator().manual_seed(seed)
     manifest = weights.read_manifest(Path(onnx_dir))
-    ttas = {contracts.LOCATE: manifest.locate_tta or manifest.mpn_tta}
     res = {}
     graphs = [(s, s, {"mpn": mpn_from, "qun": qun_from}.get(s) or run) for s in contracts.STAGES]
     for name, stage, src in graphs + ([(contracts.LOCATE, "mpn", locate_from)] if locate_from else []):
@@ -145,7 +144,8 @@ def parity(
         for shp in cases:
             xs = [torch.rand(s, generator=g) for s in shp]
             with torch.no_grad():
-                ref = as_exported(stage, net, tta=ttas.get(name, manifest.mpn_tta))(*xs)
+                tta = (manifest.locate_tta or manifest.mpn_tta) if name == contracts.LOCATE else manifest.mpn_tta
+                ref = as_exported(stage, net, tta=tta)(*xs)
             ref = ref if isinstance(ref, tuple) else (ref,)
             got = sess.run(None, {n: x.numpy() for n, x in zip(contracts.INPUTS[stage], xs, strict=False)})
             key = f"{name}@{shp[0][2]}x{shp[0][3]}"

@@ -255,12 +255,12 @@ def run(a: argparse.Namespace) -> int:
     if a.photo is not None and not Path(a.photo).is_file():
         raise ValueError(f"--photo {a.photo}: not a file; give an image file's path")
     path = a.photo or str(PHOTO)
-    own = load_rgb(path).shape[1::-1]  # ImageError naming it before any subprocess
-    if a.one:
+    if a.one:  # a subprocess of bench(): the parent checked the photo
         print(
             json.dumps(run_one(*a.one, a.provider[0], a.repeats, a.warmup, a.model, a.threads, a.precision[0], mrn_sides[0], path, a.zoom))
         )
         return 0
+    own = load_rgb(path).shape[1::-1]  # ImageError naming it before any subprocess
     providers = a.provider or default_providers(a.model)
     sizes = a.size or ([own] if a.photo else SIZES)
     report = bench(providers, sizes, a.repeats, a.warmup, a.model, a.threads, tuple(a.precision or ["auto"]), mrn_sides, path, a.zoom)
