@@ -9,19 +9,21 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from semhm_models import processing as pp
 from semhm_models.chain import run_chain
-from semhm_models.contracts import LOCATE, LOCATE_TTA, MPN_TTA, QUN_FG_MASK, STAGES
+from semhm_models.contracts import GUIDED, LOCATE, LOCATE_TTA, MPN_TTA, QUN_FG_MASK, STAGES
 from semhm_models.errors import ImageError, NoPersonWarning
 from semhm_models.images import ImageLike, load_image, load_mask, load_rgb, source_name
 from semhm_models.options import RuntimeOptions
 from semhm_models.runtime import CPU, create_session, mpn_mask_output, provider_list
 from semhm_models.weights import Weights, resolve
 
+GUIDED_FILE = Path(__file__).parent / "guided.onnx"  # the guided filter's coefficients (contracts.GUIDED)
 LARGE_PIXELS = 4_000_000  # above this, MRN runs in a session without a memory arena (bounded peak memory)
 
 
@@ -139,6 +141,7 @@ class Matter:
         self.precision = precision
         self._provider_threads = (provider, threads)
         self.sessions = {"mpn": first, **{s: create_session(str(weights.path(s, precision)), provider, threads) for s in STAGES[1:]}}
+        self.sessions[GUIDED] = create_session(str(GUIDED_FILE), provider, threads)
         self.mpn_mask = mpn_mask_output(first)
         if LOCATE in weights.manifest.stages and opts.zoom == "auto":
             self.sessions[LOCATE] = create_session(str(weights.path(LOCATE, precision)), provider, threads)
@@ -244,16 +247,27 @@ class Matter:
         pasted into alpha 0: alpha (H, W), foreground (H, W, 3), the highest crop's person score."""
         h, w = rgb.shape[:2]
         a, f = np.zeros((h, w), np.float32), np.divide(rgb, np.float32(255), dtype=np.float32)  # one pass, no uint8 -> float copy
-        scores = []
-        for crop in crops:
-            ca, cf, score = self._crop(rgb, mask, crop, t, mask_kind)
-            if (grown := pp.fit_crop(ca, crop, (h, w))) is not None:  # the matte runs out of it: once more, taller
-                crop, (ca, cf, score) = grown, self._crop(rgb, mask, grown, t, mask_kind)
+        scores, done = [], []
+
+        def matte(crop: pp.Crop) -> tuple[np.ndarray, np.ndarray, float, bool]:
             y0, y1, x0, x1 = crop
-            ahead = ca > a[y0:y1, x0:x1]  # overlapping crops: each pixel from the crop that sees most of a person
-            np.copyto(f[y0:y1, x0:x1], cf, where=ahead[..., None])  # not f[...][ahead]: cf is strided, that gathers
-            np.copyto(a[y0:y1, x0:x1], ca, where=ahead)
+            fresh = not any(pp.overlap(crop, c) for c in done)  # alpha is 0 there: the chain writes its matte in place
+            return *self._crop(rgb, mask, crop, t, mask_kind, (a[y0:y1, x0:x1], f[y0:y1, x0:x1]) if fresh else None), fresh
+
+        for crop in crops:
+            ca, cf, score, fresh = matte(crop)
+            if (grown := pp.fit_crop(ca, crop, (h, w))) is not None:  # the matte runs out of it: once more, taller
+                if fresh:  # undo it
+                    y0, y1, x0, x1 = crop
+                    a[y0:y1, x0:x1], f[y0:y1, x0:x1] = 0, rgb[y0:y1, x0:x1] / np.float32(255)
+                crop, (ca, cf, score, fresh) = grown, matte(grown)
+            if not fresh:  # overlapping crops: each pixel from the crop that sees most of a person
+                y0, y1, x0, x1 = crop
+                ahead = ca > a[y0:y1, x0:x1]
+                np.copyto(f[y0:y1, x0:x1], cf, where=ahead[..., None])
+                np.copyto(a[y0:y1, x0:x1], ca, where=ahead)
             scores.append(score)
+            done.append(crop)
         return a, f, max(scores)
 
     def _located(self, rgb: np.ndarray, t: dict[str, float]) -> tuple[np.ndarray, np.ndarray, float]:
@@ -284,7 +298,7 @@ class Matter:
         def locate(passes: range) -> list[np.ndarray]:  # a graph with its passes inside runs as one pass
             return pp.tta_masks(run, lr, LOCATE_TTA if self.locate_tta == "none" else "none", passes)
 
-        lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))
+        lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"), self._provider_threads[1])
         first = locate(range(1))
         if self.locate_tta != "none":  # its passes (the manifest's mpn_tta) run inside the graph
             crops = pp.person_crops(first[0][0, 0], (h, w))
@@ -302,14 +316,23 @@ class Matter:
         whole = self._whole(rgb, None, t, "mask")
         return early if early is not None and pp.grey_share(early[0]) < pp.grey_share(whole[0]) else whole
 
-    def _crop(self, rgb: np.ndarray, mask: np.ndarray | None, crop: pp.Crop, t: dict[str, float], mask_kind: str):
+    def _crop(self, rgb: np.ndarray, mask: np.ndarray | None, crop: pp.Crop, t: dict[str, float], mask_kind: str, out=None):
         """``_whole`` on the (y0, y1, x0, x1) ``crop`` of ``rgb`` and of ``mask``."""
         y0, y1, x0, x1 = crop
-        return self._whole(np.ascontiguousarray(rgb[y0:y1, x0:x1]), None if mask is None else mask[y0:y1, x0:x1], t, mask_kind)
+        crop_mask = None if mask is None else mask[y0:y1, x0:x1]
+        return self._whole(np.ascontiguousarray(rgb[y0:y1, x0:x1]), crop_mask, t, mask_kind, out)
 
-    def _whole(self, rgb: np.ndarray, mask: np.ndarray | None, t: dict[str, float], mask_kind: str) -> tuple[np.ndarray, np.ndarray, float]:
+    def _whole(
+        self,
+        rgb: np.ndarray,
+        mask: np.ndarray | None,
+        t: dict[str, float],
+        mask_kind: str,
+        out: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """The chain on all of ``rgb``: alpha (H, W), foreground (H, W, 3), person score; adds each step's
-        seconds to ``t`` (a photo matted in crops runs this once per crop)."""
+        seconds to ``t`` (a photo matted in crops runs this once per crop). ``out``: the (alpha, foreground)
+        arrays to write, e.g. views into a larger photo's (default: new ones)."""
         h, w = rgb.shape[:2]
         t0 = time.perf_counter()
         lhw = pp.lowres_size(h, w, self.mpn_input)
@@ -318,19 +341,24 @@ class Matter:
         lr, image = pp.to_nchw(small), pp.to_nchw(mrn_rgb)
         coarse = None if mask is None else pp.mask_lowres(mask, lhw)
         steps: dict[str, float] = {"pre": time.perf_counter() - t0}
-        out = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, steps, mask_kind)
+        chain = run_chain(self._runner(self._mrn_for(image)), lr, image, coarse, self.qun_masks, steps, mask_kind)
         t0 = time.perf_counter()
         if image.shape[2:] == work:
-            a, f = pp.finish(out.alpha, out.fgr, (h, w))
+            a, f = pp.finish(chain.alpha, chain.fgr, (h, w))
         else:  # MRN ran below the working size: up to it with the photo's own edges
-            a, f = pp.guided_upsample(out.alpha, out.fgr, image, guide, threads=self._provider_threads[1])
+            feed = {"alpha": _host(chain.alpha), "fgr": _host(chain.fgr), "image": image, "width": np.array([work[1]], np.int64)}
+            coef_fg, coef_alpha = self.sessions[GUIDED].run(None, feed)
+            a, f = pp.guided_upsample(coef_fg, coef_alpha, guide, self._provider_threads[1], out if work == (h, w) else None)
             steps["upsample"] = time.perf_counter() - t0
             if work != (h, w):
                 a, f = pp.finish(a[None, None], f.transpose(2, 0, 1)[None], (h, w))
+        if out is not None and a is not out[0]:  # made apart: copied in
+            out[0][...], out[1][...] = a, f
+            a, f = out
         steps["post"] = time.perf_counter() - t0 - steps.get("upsample", 0.0)
         for k, v in steps.items():
             t[k] = t.get(k, 0.0) + v
-        fg = _host(out.fg_mask)
+        fg = _host(chain.fg_mask)
         if coarse is not None and (where := pp.marked(coarse)).any():  # a refine: a person where the user pointed?
             fg = fg[where]
         return a, f, pp.person_score(fg)

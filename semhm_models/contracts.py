@@ -21,6 +21,11 @@ ratio, about ``MPN_PIXELS`` pixels, sides multiples of ``MPN_MULTIPLE``) or ``fi
 ``MPN_SIZE``: weights exported before aspect-keeping, whose graphs have that size built in)."""
 STAGES: tuple[str, ...] = ("mpn", "qun", "mrn")
 """The three exported graphs, in chain order (one ONNX file each)."""
+GUIDED = "guided"
+"""The fast guided filter's coefficients (``semhm_models/guided.onnx``, written by ``python -m train guided``): no
+weights, the same for every weights folder. Where MRN runs below the photo's working size
+(``RuntimeOptions.mrn_side``), they and ``processing.guided_upsample`` bring MRN's alpha and foreground up to that
+size with the photo's own edges."""
 LOCATE = "locate"
 """An optional fourth graph: an MPN trained on scene frames (any aspect, 0-4 persons, animals), which takes the
 photo at its own aspect ratio. Where a weights folder has one, automatic matting first asks it where the persons
@@ -43,7 +48,8 @@ same way. flip-scale costs 2.1x flip's arithmetic (docs/results.md). MPN's passe
 DEFAULT_TTA = "flip-scale"
 LOCATE_TTA = "flip-scale"  # the passes the runtime runs for a one-pass locator (the ones its crop rules were chosen with)
 
-AXIS_NAMES = {"N": "batch", "H": "height", "W": "width", "h": "mask_height", "w": "mask_width"}  # h, w: MPN's input size
+AXIS_NAMES = {"N": "batch", "H": "height", "W": "width", "h": "mask_height", "w": "mask_width", "X": "photo_width"}
+# h, w: MPN's input size; X: the photo's working width, where the guided filter brings MRN's outputs
 """Symbolic dimensions of ``TENSORS``' shapes -> the dynamic axis names written into the ONNX files."""
 
 
@@ -76,6 +82,12 @@ TENSORS: tuple[Tensor, ...] = (
     Tensor("mrn", "alpha", "output", ("N", 1, "H", "W"), "alpha matte"),
     Tensor("locate", "image_lr", "input", ("N", 3, "h", "w"), "RGB at its own aspect in ~30720 px (optional graph, see LOCATE)"),
     Tensor("locate", "fg_mask", "output", ("N", 1, "h", "w"), "where the persons are, in any framing"),
+    Tensor("guided", "alpha", "input", (1, 1, "H", "W"), "MRN's alpha (the guided filter: no weights, shipped with the package)"),
+    Tensor("guided", "fgr", "input", (1, 3, "H", "W"), "MRN's foreground colours"),
+    Tensor("guided", "image", "input", (1, 3, "H", "W"), "MRN's input image"),
+    Tensor("guided", "width", "input", (1,), "the photo's working width X, X >= W", "int64", ">= 1"),
+    Tensor("guided", "coef_fg", "output", (2, "H", "X", 3), "A / 255 and b of the foreground's R, G, B, at width X", range="any"),
+    Tensor("guided", "coef_alpha", "output", (2, "H", "X"), "A / 255 and b of alpha, at width X", range="any"),
 )
 
 MPN_MASK_OLD = "fg"  # mpn.onnx's foreground-mask output before it was named "fg_mask": such files still load
@@ -83,7 +95,7 @@ QUN_FG_MASK = "fg_mask"  # qun.onnx files before aspect-keeping lack this input:
 
 
 def tensors(stage: str, direction: str | None = None) -> tuple[Tensor, ...]:
-    """The rows of ``stage`` ("mpn", "qun", "mrn"), optionally only "input" or "output", in graph order."""
+    """The rows of ``stage`` ("mpn", "qun", "mrn", "locate", "guided"), optionally only "input" or "output", in graph order."""
     return tuple(t for t in TENSORS if t.stage == stage and direction in (None, t.direction))
 
 

@@ -51,9 +51,9 @@ class RuntimeOptions:
     - ``max_side``: longest side in pixels the matte is computed at (>= 32); larger photos are matted
       smaller and their matte upsampled bilinearly. None: no limit;
     - ``mrn_side``: longest side in pixels MRN's network runs at (>= 32); above it, the fast guided filter
-      (:func:`semhm_models.processing.guided_upsample`) brings alpha and foreground up to the working size
-      (the photo's, up to ``max_side``) with the photo's own edges. None: MRN runs at the working size
-      (slower, and MRN's memory grows with the photo: about 1.6 GB at 3840x2160);
+      (its coefficients from ``guided.onnx``, then :func:`semhm_models.processing.guided_upsample`) brings alpha
+      and foreground up to the working size (the photo's, up to ``max_side``) with the photo's own edges. None:
+      MRN runs at the working size (slower, and MRN's memory grows with the photo: about 1.6 GB at 3840x2160);
     - ``max_pixels``: photos with more pixels are refused before decoding (decompression bombs);
     - ``binding``: I/O binding, "auto" (on for GPU providers), "on" or "off";
     - ``zoom``: "auto" (where the weights have a locator, ``contracts.LOCATE``, automatic matting runs the chain

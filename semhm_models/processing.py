@@ -17,29 +17,40 @@ def to_nchw(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1 / 255)
 
 
-def resize_rgb(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Antialiased bilinear resize of uint8 RGB (Pillow's, which torch's antialias=True matches)."""
-    return resize_many(rgb, [hw])[0]
+def resize_rgb(rgb: np.ndarray, hw: tuple[int, int], threads: int | None = 1) -> np.ndarray:
+    """Antialiased bilinear resize of uint8 RGB (Pillow's, which torch's antialias=True matches), in bands of rows
+    shared by ``threads`` threads (``resize_many``)."""
+    return resize_many(rgb, [hw], threads)[0]
 
 
 def resize_many(rgb: np.ndarray, sizes: Sequence[tuple[int, int]], threads: int | None = 1) -> list[np.ndarray]:
     """``rgb`` (uint8 (H, W, 3)) resized as :func:`resize_rgb` does to each (h, w) of ``sizes`` (``rgb`` itself
     where the size is its own), from one Pillow copy of the photo (each copy of a 4K photo costs about as much
-    as a resize), the resizes shared by up to ``threads`` threads (Pillow releases the GIL while it resizes;
-    None: one per CPU core)."""
+    as a resize). Up to ``threads`` threads (None: one per CPU core) share the resizes, and where there are fewer
+    resizes than threads, bands of each one's rows: Pillow resizes a band from the source box it maps to, its
+    filter reaching past the box into the photo, so the bands are the whole resize's rows (the same pixels on
+    the photos tried, or 1 level apart in 1 pixel of 10,000). Pillow releases the GIL while it resizes."""
     todo = [hw for hw in dict.fromkeys(map(tuple, sizes)) if hw != rgb.shape[:2]]
     photo = Image.fromarray(rgb) if todo else None
+    n = max(1, threads or os.cpu_count() or 1)
+    bands = max(1, n // max(1, len(todo)))
+    jobs = [(hw, hw[0] * i // k, hw[0] * (i + 1) // k) for hw in todo for k in [min(bands, hw[0])] for i in range(k)]
 
-    def resized(hw: tuple[int, int]) -> np.ndarray:
-        return np.asarray(photo.resize((hw[1], hw[0]), Image.BILINEAR))
+    def resized(job: tuple[tuple[int, int], int, int]) -> np.ndarray:
+        (h, w), y0, y1 = job
+        box = (0, rgb.shape[0] * y0 / h, rgb.shape[1], rgb.shape[0] * y1 / h)
+        return np.asarray(photo.resize((w, y1 - y0), Image.BILINEAR, box=box))
 
-    n = min(len(todo), threads or os.cpu_count() or 1)
-    if n > 1:  # no thread is started for one resize (resize_rgb)
-        with ThreadPoolExecutor(n) as pool:
-            done = dict(zip(todo, pool.map(resized, todo), strict=True))
+    if min(n, len(jobs)) > 1:  # no thread is started for one job
+        with ThreadPoolExecutor(min(n, len(jobs))) as pool:
+            parts = list(pool.map(resized, jobs))
     else:
-        done = {hw: resized(hw) for hw in todo}
-    return [done.get(tuple(hw), rgb) for hw in sizes]
+        parts = [resized(j) for j in jobs]
+    done: dict[tuple[int, int], list[np.ndarray]] = {}
+    for (hw, _, _), part in zip(jobs, parts, strict=True):
+        done.setdefault(hw, []).append(part)
+    done_arrays = {hw: p[0] if len(p) == 1 else np.concatenate(p) for hw, p in done.items()}
+    return [done_arrays.get(tuple(hw), rgb) for hw in sizes]
 
 
 def resize_plane(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -67,9 +78,9 @@ def lowres_size(h: int, w: int, mpn_input: str = "aspect") -> tuple[int, int]:
     return budget_size(MPN_PIXELS, w / h) if mpn_input == "aspect" else MPN_SIZE
 
 
-def lowres(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """The MPN/QUN input at ``hw`` (``lowres_size``): float32 (1, 3, h, w) in [0, 1]."""
-    return to_nchw(resize_rgb(rgb, hw))
+def lowres(rgb: np.ndarray, hw: tuple[int, int], threads: int | None = 1) -> np.ndarray:
+    """The MPN/QUN input at ``hw`` (``lowres_size``): float32 (1, 3, h, w) in [0, 1]; ``threads`` as ``resize_many``."""
+    return to_nchw(resize_rgb(rgb, hw, threads))
 
 
 def resize_linear(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -185,6 +196,11 @@ MAX_CROPS = 6  # more persons than this: the whole photo (each crop costs a run 
 MAX_CROP = 0.65  # no crop when one would cover more of the photo than this: the persons already fill it
 MIN_CROP_SIDE = 32  # nor when a crop would be smaller than this many pixels a side: MRN needs 1/4-scale features
 FIT_TOUCH = 0.01  # a crop grows when over this share of its top or bottom edge inside the photo has alpha > 0.5
+
+
+def overlap(p: Crop, q: Crop) -> bool:
+    """Whether two (y0, y1, x0, x1) crops share a pixel."""
+    return p[0] < q[1] and q[0] < p[1] and p[2] < q[3] and q[2] < p[3]
 
 
 def grow_crop(y0: float, y1: float, x0: float, x1: float, hw: tuple[int, int], margin: float = CROP_MARGIN) -> Crop:
@@ -327,41 +343,12 @@ def finish(alpha: np.ndarray, fgr: np.ndarray, hw: tuple[int, int]) -> tuple[np.
     return a, np.clip(f.transpose(1, 2, 0), 0.0, 1.0)
 
 
-GUIDED_RADIUS = 2  # the fast guided filter's window radius, in pixels of MRN's working resolution
+GUIDED_RADIUS = 2  # the fast guided filter's window radius, in pixels of MRN's working resolution (train/guided.py)
 GUIDED_EPS = 1e-4  # its regularisation: larger smooths more, smaller follows the photo's edges more
-
-
-def box_mean(x: np.ndarray, r: int) -> np.ndarray:
-    """The mean of ``x`` (h, w) over (2r+1) x (2r+1) windows, clipped at the borders (each mean over the
-    pixels inside the image): float32 (h, w). Sums of shifted slices, one axis at a time (for the small radii
-    used here far faster than cumulative sums, and exact to float32 rounding)."""
-    out = np.asarray(x, np.float32)
-    for axis in (0, 1):
-        n = out.shape[axis]
-        padded = np.pad(out, [(r, r) if a == axis else (0, 0) for a in (0, 1)])
-        window = [slice(None), slice(None)]
-        window[axis] = slice(0, n)
-        total = padded[tuple(window)].copy()
-        for k in range(1, 2 * r + 1):
-            window[axis] = slice(k, k + n)
-            total += padded[tuple(window)]
-        i = np.arange(n)
-        count = (np.minimum(i + r + 1, n) - np.maximum(i - r, 0)).astype(np.float32)
-        out = total / (count[:, None] if axis == 0 else count)
-    return out
-
-
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L"): the grey that guides alpha
 
 
-def luma_8bit(rgb: np.ndarray) -> np.ndarray:
-    """uint8 (..., 3) RGB -> its luma, uint8 (...), exactly as Pillow's convert("L") rounds it (``LUMA`` in 16-bit
-    fixed point); in numpy so that the guided filter makes it a block of rows at a time."""
-    x = rgb.astype(np.uint32)
-    return ((x[..., 0] * 19595 + x[..., 1] * 38470 + x[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
-
-
-ROWS_PER_BLOCK = 16  # full-size rows per step of the guided filter's last pass (the block stays in cache)
+ROWS_PER_BLOCK = 32  # full-size rows per step of the guided filter's full-size pass (the block stays in cache)
 
 
 def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -373,71 +360,49 @@ def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def guided_upsample(
-    alpha: np.ndarray,
-    fgr: np.ndarray,
-    image: np.ndarray,
+    coef_fg: np.ndarray,
+    coef_alpha: np.ndarray,
     guide: np.ndarray,
-    radius: int = GUIDED_RADIUS,
-    eps: float = GUIDED_EPS,
     threads: int | None = None,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """MRN's outputs at its working resolution -> alpha float32 (H, W) and foreground float32 (H, W, 3) in
-    [0, 1] at the size of ``guide``, by the Fast Guided Filter (He and Sun 2015, arXiv:1505.00996; as in
-    RobustVideoMatting's refiner, without learned parts): for each output plane p and its guide plane g at
-    the working resolution, per-pixel linear coefficients A = cov(g, p) / (var(g) + ``eps``) and b = mean(p) -
-    A * mean(g), means over (2 ``radius`` + 1)^2 windows; A and b are upsampled bilinearly and the full-size
-    plane is A * G + b, G the same guide plane at full size, clipped to [0, 1]. Foreground channel c is
-    guided by the photo's channel c, alpha by its luma (ITU-R 601-2, Pillow's "L").
+    """The fast guided filter's full-size pass (He and Sun 2015, arXiv:1505.00996; as in RobustVideoMatting's refiner,
+    without learned parts): alpha float32 (H, W) and foreground float32 (H, W, 3) in [0, 1] at the size of ``guide``.
 
-    ``alpha`` (1, 1, h, w), ``fgr`` (1, 3, h, w): float32 in [0, 1]; ``image`` (1, 3, h, w) float32 in [0, 1]:
-    MRN's input; ``guide``: the photo, RGB uint8 (H, W, 3). The two outputs are views of one float32 (H, W, 4)
-    array. Memory beyond it: the coefficients at the working height, float32 (2, h, W, 4); the full-size pass
-    runs in blocks of rows, shared by ``threads`` threads (None: one per CPU core), as is the coefficients'
-    step, a plane per thread."""
+    ``coef_fg`` float32 (2, h, W, 3) and ``coef_alpha`` float32 (2, h, W): the coefficients A / 255 and b of the
+    foreground's R, G, B and of alpha at MRN's working height h, already at the photo's width (``guided.onnx``,
+    contracts stage "guided", train/guided.py); ``guide``: the photo, RGB uint8 (H, W, 3), H >= h. Each plane is
+    A G + b, A and b resized bilinearly along the height (half-pixel centres, edges clamped), G the photo's channel
+    for the foreground's and its luma (Pillow's convert("L"), ``LUMA``) for alpha, clipped to [0, 1]. ``out``: the
+    (alpha, foreground) arrays to write, e.g. views into a larger photo's (default: new ones). The pass runs in
+    blocks of ``ROWS_PER_BLOCK`` rows (the memory beyond the output stays a few blocks), shared by ``threads``
+    threads (None: one per CPU core)."""
     hw = guide.shape[:2]
-    h, w = image.shape[2:]
-    n = max(1, threads or os.cpu_count() or 1)
-    lr_luma = LUMA[0] * image[0, 0] + LUMA[1] * image[0, 1] + LUMA[2] * image[0, 2]
-    planes = [(fgr[0, c], image[0, c]) for c in range(3)] + [(alpha[0, 0], lr_luma)]  # (what is guided, its guide)
-    # A and b of the four planes upsampled along the width at the working height: (2, h, W, 4), planes last
-    coef = np.empty((2, h, hw[1], 4), np.float32)
-    c0, c1, ct = _linear_taps(w, hw[1])
-
-    def coefficients(k: int) -> None:  # one plane at a time: its dozen (h, w) arrays stay in cache
-        p, g = planes[k]
-        mean_g, mean_p = box_mean(g, radius), box_mean(p, radius)
-        a = (box_mean(g * p, radius) - mean_g * mean_p) / (box_mean(g * g, radius) - mean_g * mean_g + np.float32(eps))
-        for i, x in enumerate((a / 255, mean_p - a * mean_g)):  # A / 255: the full-size guide stays uint8
-            x0 = np.take(x, c0, 1)
-            coef[i, ..., k] = x0 + (np.take(x, c1, 1) - x0) * ct
-
-    with ThreadPoolExecutor(n) as pool:  # numpy releases the GIL in its loops: the threads share the planes
-        list(pool.map(coefficients, range(4)))
-    # then along the height, a block of full-size rows at a time: A * G + b for the four planes at once
-    out = np.empty((*hw, 4), np.float32)  # foreground R, G, B and alpha
-    r0, r1, rt = _linear_taps(h, hw[0])
+    alpha, fg = out if out is not None else (np.empty(hw, np.float32), np.empty((*hw, 3), np.float32))
+    r0, r1, rt = _linear_taps(coef_fg.shape[1], hw[0])
 
     def rows_from(start: int, stop: int) -> None:
+        luma = np.asarray(Image.fromarray(guide[start:stop]).convert("L"))  # exactly Pillow's 8-bit grey
         for y in range(start, stop, ROWS_PER_BLOCK):
             rows = slice(y, min(y + ROWS_PER_BLOCK, stop))
-            a0, b0 = coef[:, r0[rows]]
-            a1, b1 = coef[:, r1[rows]]
-            t = rt[rows, None, None]
-            a0 += (a1 - a0) * t
-            b0 += (b1 - b0) * t
-            a0[..., :3] *= guide[rows]
-            a0[..., 3] *= luma_8bit(guide[rows])
-            a0 += b0
-            np.clip(a0, 0.0, 1.0, out=out[rows])
+            for coef, g, dest in ((coef_fg, guide[rows], fg), (coef_alpha, luma[y - start : rows.stop - start], alpha)):
+                x, x1 = coef[:, r0[rows]], coef[:, r1[rows]]
+                x1 -= x
+                x1 *= rt[rows].reshape(-1, *[1] * (x.ndim - 2))
+                x += x1  # A and b at these rows
+                a, b = x
+                a *= g
+                a += b
+                np.clip(a, 0.0, 1.0, out=dest[rows])
 
-    n = max(1, min(n, hw[0] // (4 * ROWS_PER_BLOCK) or 1))  # the threads share the rows
+    n = max(1, min(threads or os.cpu_count() or 1, hw[0] // (4 * ROWS_PER_BLOCK) or 1))  # the threads share the rows
     edges = [hw[0] * i // n for i in range(n + 1)]
     if n == 1:
         rows_from(0, hw[0])
     else:
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(rows_from, edges[:-1], edges[1:]))
-    return out[..., 3], out[..., :3]
+    return alpha, fg
 
 
 def to_uint8(a: np.ndarray) -> np.ndarray:

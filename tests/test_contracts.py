@@ -41,6 +41,21 @@ def test_onnx_files_follow_the_table(folder, tiny_weights):
             assert len(s.run(None, feeds)) == len(contracts.OUTPUTS[stage])
 
 
+def test_the_guided_filter_follows_the_table():
+    from semhm_models.api import GUIDED_FILE
+    from semhm_models.runtime import create_session
+
+    s = create_session(str(GUIDED_FILE), "cpu", 1)
+    types = {"float32": "tensor(float)", "int64": "tensor(int64)"}
+    for args, rows in ((s.get_inputs(), contracts.tensors("guided", "input")), (s.get_outputs(), contracts.tensors("guided", "output"))):
+        assert [(a.name, a.type, a.shape) for a in args] == [
+            (t.name, types[t.dtype], [contracts.AXIS_NAMES.get(d, d) for d in t.shape]) for t in rows
+        ]
+    low = np.zeros((1, 3, 5, 4), np.float32)
+    coef_fg, coef_alpha = s.run(None, {"alpha": low[:, :1], "fgr": low, "image": low, "width": np.array([9], np.int64)})
+    assert coef_fg.shape == (2, 5, 9, 3) and coef_alpha.shape == (2, 5, 9) and coef_fg.dtype == coef_alpha.dtype == np.float32
+
+
 def test_dynamic_axes_and_example_shapes():
     lowres = {0: "batch", 2: "mask_height", 3: "mask_width"}
     assert contracts.dynamic_axes("mpn") == {"image_lr": lowres, "masks": lowres, "fg_mask": lowres}

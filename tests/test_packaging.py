@@ -40,6 +40,7 @@ def test_wheel_contents(wheel):
         "semhm_models/commands/data/bench.jpg",
         "semhm_models/weights/default/manifest.json",
         "semhm_models/weights/default/mrn.onnx",
+        "semhm_models/guided.onnx",
     ):
         assert needed in names, needed
     lic = next(n for n in names if n.endswith("licenses/LICENSE"))

@@ -98,13 +98,6 @@ def test_parse_color():
             pp.parse_color(bad)
 
 
-def test_box_mean_is_the_mean_over_the_window_inside_the_image():
-    x = np.random.default_rng(2).random((23, 17))
-    for r in (1, 3):
-        ref = np.array([[x[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].mean() for j in range(17)] for i in range(23)])
-        assert pp.box_mean(x, r).dtype == np.float32 and np.abs(pp.box_mean(x, r) - ref).max() < 1e-6
-
-
 def test_resize_many_is_resize_rgb_for_each_size_from_one_copy():
     rgb = np.random.default_rng(6).integers(0, 256, (301, 199, 3), dtype=np.uint8)
     sizes = [(64, 48), (301, 199), (200, 150), (64, 48)]
@@ -115,10 +108,14 @@ def test_resize_many_is_resize_rgb_for_each_size_from_one_copy():
             assert got.shape == (*hw, 3) and np.array_equal(got, np.asarray(Image.fromarray(rgb).resize(hw[::-1], Image.BILINEAR)))
 
 
-def test_luma_8bit_is_pillows_grey_for_every_colour():
-    r, g, b = np.meshgrid(np.arange(256), np.arange(256), np.arange(0, 256, 3), indexing="ij")
-    rgb = np.stack([r, g, b], -1).reshape(-1, 256, 3).astype(np.uint8)
-    assert np.array_equal(pp.luma_8bit(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
+def test_bands_of_rows_are_the_whole_resize():
+    photo = np.asarray(Image.fromarray(np.random.default_rng(7).integers(0, 256, (30, 40, 3), dtype=np.uint8)).resize((1600, 1200)))
+    for hw in ((128, 224), (192, 160), (97, 33), (1, 5)):
+        whole = np.asarray(Image.fromarray(photo).resize(hw[::-1], Image.BILINEAR))
+        for threads in (2, 3, 8):
+            assert np.array_equal(pp.resize_rgb(photo, hw, threads), whole)
+    two = pp.resize_many(photo, [(128, 224), (192, 160)], 4)  # four threads, two resizes: two bands each
+    assert np.array_equal(two[1], np.asarray(Image.fromarray(photo).resize((160, 192), Image.BILINEAR)))
 
 
 def test_dilate_and_reconstruct():
@@ -185,70 +182,6 @@ def test_select_person_cuts_a_drawn_around_box_to_its_person():
     nowhere = np.zeros_like(fg)
     nowhere[0, 0, 0:5, 50:58] = 1
     assert np.array_equal(pp.select_person(nowhere, fg, unified, "box"), unified)
-
-
-def _step(h: int, w: int, edge: int) -> np.ndarray:
-    """A photo: black left of column ``edge``, white from it on; RGB uint8 (h, w, 3)."""
-    rgb = np.zeros((h, w, 3), np.uint8)
-    rgb[:, edge:] = 255
-    return rgb
-
-
-def _low(rgb: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """MRN's view of ``rgb`` at ``hw``: its input image, an alpha that is the image's grey and fg = image."""
-    image = pp.to_nchw(pp.resize_rgb(rgb, hw))
-    return image[:, :1].copy(), image.copy(), image
-
-
-def test_guided_upsample_shapes_dtypes_and_range():
-    rgb = np.random.default_rng(3).integers(0, 256, (90, 70, 3), dtype=np.uint8)
-    alpha, fgr, image = _low(rgb, (30, 23))
-    a, f = pp.guided_upsample(alpha * 3 - 1, fgr, image, rgb)  # alpha outside [0, 1]: clipped
-    assert a.shape == (90, 70) and f.shape == (90, 70, 3) and a.dtype == f.dtype == np.float32
-    assert a.base is f.base and a.base.shape == (90, 70, 4)  # views of one array, as documented
-    assert a.min() >= 0 and a.max() <= 1 and f.min() >= 0 and f.max() <= 1
-
-
-def test_guided_upsample_keeps_constants_constant():
-    rgb = np.random.default_rng(4).integers(0, 256, (64, 48, 3), dtype=np.uint8)
-    _, _, image = _low(rgb, (16, 12))
-    alpha = np.full((1, 1, 16, 12), 0.3, np.float32)
-    fgr = np.full((1, 3, 16, 12), 0.6, np.float32)
-    a, f = pp.guided_upsample(alpha, fgr, image, rgb)
-    assert np.abs(a - 0.3).max() < 1e-4 and np.abs(f - 0.6).max() < 1e-4  # float32 rounding
-
-
-def test_a_step_edge_comes_out_sharp_at_full_size():
-    """Alpha and foreground follow the full-size photo's edge (one pixel wide), where plain bilinear
-    upsampling of the same low-resolution outputs spreads it over the upsampling factor (8 here)."""
-    rgb = _step(96, 256, 125)  # the edge falls between low-resolution pixels 15 and 16 (x 8)
-    alpha, fgr, image = _low(rgb, (12, 32))
-    a, f = pp.guided_upsample(alpha, fgr, image, rgb)
-    bilinear = pp.resize_plane(alpha[0, 0], (96, 256))
-    assert np.abs(a[:, :125]).max() < 0.02 and np.abs(a[:, 125:] - 1).max() < 0.02
-    assert np.abs(f[..., 1] - a).max() < 1e-5  # each foreground channel follows its own guide channel
-    assert np.abs(bilinear[:, 119:131] - (rgb[:, 119:131, 0] / 255)).max() > 0.3  # what the filter saved
-
-
-def test_guided_radius_and_eps():
-    """Large eps makes A vanish: the output is the window mean of the low-resolution plane, upsampled; a
-    larger radius averages over more pixels. Tiny eps follows the photo."""
-    rgb = _step(96, 256, 125)
-    alpha, fgr, image = _low(rgb, (12, 32))
-    smooth, _ = pp.guided_upsample(alpha, fgr, image, rgb, radius=2, eps=1e6)
-    expected = pp.resize_plane(pp.box_mean(alpha[0, 0], 2).astype(np.float32), (96, 256))
-    assert np.abs(smooth - expected).max() < 0.02
-    wide, _ = pp.guided_upsample(alpha, fgr, image, rgb, radius=4, eps=1e6)
-    assert 0.05 < wide[0, 100] - smooth[0, 100]  # left of the edge, a wider window reaches more of the white
-    sharp, _ = pp.guided_upsample(alpha, fgr, image, rgb, radius=4, eps=1e-6)
-    assert np.abs(sharp - rgb[..., 0] / 255).max() < 0.02
-
-
-def test_guided_upsample_threads_share_the_rows_exactly():
-    rgb = np.random.default_rng(5).integers(0, 256, (301, 150, 3), dtype=np.uint8)
-    alpha, fgr, image = _low(rgb, (40, 20))
-    one, two = pp.guided_upsample(alpha, fgr, image, rgb, threads=1), pp.guided_upsample(alpha, fgr, image, rgb, threads=3)
-    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
 
 
 def _locator_mask(h: int, w: int, persons: list[tuple[int, int, int, int]], value: float = 1.0) -> np.ndarray:

@@ -62,7 +62,7 @@ def test_no_onnxruntime_is_explained(monkeypatch):
 
 def test_fallback_from_gpu_resolves_provider_then_precision_then_opens_each_session_once(tiny_weights, monkeypatch, recwarn):
     """provider 'auto' expecting a GPU that does not work: one MPN session shows the fallback, the precision
-    becomes fp32, and MPN (again, in fp32), QUN and MRN open once each on the CPU, with one warning."""
+    becomes fp32, and MPN (again, in fp32), QUN, MRN and the guided filter open once each on the CPU, with one warning."""
     from semhm_models import Matter, api
 
     monkeypatch.setattr(runtime, "provider_list", lambda p: ["CUDAExecutionProvider", runtime.CPU] if p == "auto" else [runtime.CPU])
@@ -77,15 +77,15 @@ def test_fallback_from_gpu_resolves_provider_then_precision_then_opens_each_sess
     monkeypatch.setattr(api, "create_session", counting)
     m = Matter.from_pretrained(str(tiny_weights), provider="auto", threads=1)
     assert (m.provider, m.precision, m.device) == (runtime.CPU, "fp32", "cpu")
-    assert opened == [("mpn.fp16.onnx", "auto"), ("mpn.onnx", "cpu"), ("qun.onnx", "cpu"), ("mrn.onnx", "cpu")]
+    assert opened == [("mpn.fp16.onnx", "auto"), ("mpn.onnx", "cpu"), ("qun.onnx", "cpu"), ("mrn.onnx", "cpu"), ("guided.onnx", "cpu")]
     assert len([w for w in recwarn if "fell back to CPU" in str(w.message)]) == 1
 
 
-def test_cpu_opens_three_sessions(tiny_weights, monkeypatch):
+def test_cpu_opens_one_session_per_graph(tiny_weights, monkeypatch):
     from semhm_models import Matter, api
 
     opened = []
     real = runtime.create_session
     monkeypatch.setattr(api, "create_session", lambda path, *a, **k: opened.append(path) or real(path, *a, **k))
     Matter.from_pretrained(str(tiny_weights), provider="cpu", threads=1)
-    assert [p.rsplit("/", 1)[1] for p in opened] == ["mpn.onnx", "qun.onnx", "mrn.onnx"]
+    assert [p.rsplit("/", 1)[1] for p in opened] == ["mpn.onnx", "qun.onnx", "mrn.onnx", "guided.onnx"]

@@ -1,4 +1,4 @@
-"""`python -m train COMMAND`: build-fine, build-val, train, average, evaluate, export, publish.
+"""`python -m train COMMAND`: build-fine, build-val, train, average, evaluate, export, guided, publish.
 
 Training on several processes: `torchrun --nproc_per_node N -m train train ...` (docs/training.md)."""
 
@@ -200,6 +200,20 @@ def run_import_onnx(args: argparse.Namespace) -> str:
     return f"checkpoints in {import_weights(args.weights, args.out, data.load_config(args.config), args.cache)}"
 
 
+def add_guided(p: argparse.ArgumentParser) -> None:
+    from semhm_models.processing import GUIDED_EPS, GUIDED_RADIUS
+
+    p.add_argument("--out", default=None, help="where to write it (default: the package's semhm_models/guided.onnx)")
+    p.add_argument("--radius", type=int, default=GUIDED_RADIUS, help=f"window radius, pixels of MRN's size (default {GUIDED_RADIUS})")
+    p.add_argument("--eps", type=float, default=GUIDED_EPS, help=f"regularisation, > 0; larger smooths more (default {GUIDED_EPS:g})")
+
+
+def run_guided(args: argparse.Namespace) -> str:
+    from train import guided
+
+    return f"guided filter graph in {guided.write(args.out or guided.PACKAGED, args.radius, args.eps)}"
+
+
 def add_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", required=True, help="exported weights folder")
     p.add_argument("--repo-id", required=True, metavar="ORG/NAME")
@@ -224,6 +238,7 @@ COMMANDS = {  # name: (help, add arguments, run -> the line(s) printed)
     "evaluate": ("score a run's checkpoints or exported weights on the validation, scenes or refine split", add_evaluate, run_evaluate),
     "export": ("ONNX files + manifest for the runtime, with a parity check", add_export, run_export),
     "import-onnx": ("torch checkpoints back from exported ONNX weights, to fine-tune them", add_import_onnx, run_import_onnx),
+    "guided": ("write the fast guided filter's ONNX graph (no weights; shipped with the package)", add_guided, run_guided),
     "publish": ("upload ONNX, manifest and a model card to the Hugging Face Hub", add_publish, run_publish),
 }
 
