@@ -33,7 +33,7 @@ def resize_many(rgb: np.ndarray, sizes: Sequence[tuple[int, int]], threads: int 
     todo = [hw for hw in dict.fromkeys(map(tuple, sizes)) if hw != rgb.shape[:2]]
     photo = Image.fromarray(rgb) if todo else None
     n = max(1, threads or os.cpu_count() or 1)
-    bands = max(1, n // max(1, len(todo)))
+    bands = n
     jobs = [(hw, hw[0] * i // k, hw[0] * (i + 1) // k) for hw in todo for k in [min(bands, hw[0])] for i in range(k)]
 
     def resized(job: tuple[tuple[int, int], int, int]) -> np.ndarray:
