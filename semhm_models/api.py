@@ -34,8 +34,8 @@ class Matte:
     - ``alpha``: float32 (H, W) in [0, 1], the input's own size; never above the input's own alpha (what
       the input hid stays hidden);
     - ``foreground``: float32 (H, W, 3) in [0, 1], MRN's colours with the background removed (use them,
-      not the photo's, for cutouts without colour spill); alpha and foreground may be views of one
-      (H, W, 4) array (the guided filter writes them so): ``np.ascontiguousarray`` where a buffer is needed;
+      not the photo's, for cutouts without colour spill); undefined where alpha is 0 (there it holds the photo's
+      colours or the filter's). Either array may be strided: ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
       (:func:`semhm_models.processing.person_score` of MPN's mask, the highest of its crops' for a photo matted
       in crops), or inside the user's mask or box for a refine; see ``no_person``;
