@@ -244,7 +244,8 @@ class Matter:
         self, rgb: np.ndarray, mask: np.ndarray | None, crops: list[pp.Crop], t: dict[str, float], mask_kind: str
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """The chain on each (y0, y1, x0, x1) crop of ``rgb`` (a crop whose matte runs out of it once more, taller),
-        pasted into alpha 0: alpha (H, W), foreground (H, W, 3), the highest crop's person score."""
+        written into alpha 0 and the photo's colours: alpha (H, W), foreground (H, W, 3), the highest crop's person
+        score."""
         h, w = rgb.shape[:2]
         a, f = np.zeros((h, w), np.float32), np.divide(rgb, np.float32(255), dtype=np.float32)  # one pass, no uint8 -> float copy
         scores, done = [], []

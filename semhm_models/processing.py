@@ -26,15 +26,15 @@ def resize_rgb(rgb: np.ndarray, hw: tuple[int, int], threads: int | None = 1) ->
 def resize_many(rgb: np.ndarray, sizes: Sequence[tuple[int, int]], threads: int | None = 1) -> list[np.ndarray]:
     """``rgb`` (uint8 (H, W, 3)) resized as :func:`resize_rgb` does to each (h, w) of ``sizes`` (``rgb`` itself
     where the size is its own), from one Pillow copy of the photo (each copy of a 4K photo costs about as much
-    as a resize). Up to ``threads`` threads (None: one per CPU core) share the resizes, and where there are fewer
-    resizes than threads, bands of each one's rows: Pillow resizes a band from the source box it maps to, its
-    filter reaching past the box into the photo, so the bands are the whole resize's rows (the same pixels on
-    the photos tried, or 1 level apart in 1 pixel of 10,000). Pillow releases the GIL while it resizes."""
+    as a resize). Each resize is cut into a band of rows per thread, ``threads`` threads (None: one per CPU core)
+    sharing the bands: Pillow resizes a band from the source box it maps to, its filter reaching past the box into
+    the photo, so the bands are the whole resize's rows (the same pixels on the photos tried, or 1 level apart in
+    1 pixel of 10,000). Pillow releases the GIL while it resizes."""
     todo = [hw for hw in dict.fromkeys(map(tuple, sizes)) if hw != rgb.shape[:2]]
     photo = Image.fromarray(rgb) if todo else None
     n = max(1, threads or os.cpu_count() or 1)
-    bands = n
-    jobs = [(hw, hw[0] * i // k, hw[0] * (i + 1) // k) for hw in todo for k in [min(bands, hw[0])] for i in range(k)]
+    bands = {hw: min(n, hw[0]) for hw in todo}
+    jobs = [(hw, hw[0] * i // k, hw[0] * (i + 1) // k) for hw, k in bands.items() for i in range(k)]
 
     def resized(job: tuple[tuple[int, int], int, int]) -> np.ndarray:
         (h, w), y0, y1 = job
@@ -46,11 +46,11 @@ def resize_many(rgb: np.ndarray, sizes: Sequence[tuple[int, int]], threads: int 
             parts = list(pool.map(resized, jobs))
     else:
         parts = [resized(j) for j in jobs]
-    done: dict[tuple[int, int], list[np.ndarray]] = {}
-    for (hw, _, _), part in zip(jobs, parts, strict=True):
-        done.setdefault(hw, []).append(part)
-    done_arrays = {hw: p[0] if len(p) == 1 else np.concatenate(p) for hw, p in done.items()}
-    return [done_arrays.get(tuple(hw), rgb) for hw in sizes]
+    done, i = {}, 0
+    for hw, k in bands.items():
+        done[hw] = parts[i] if k == 1 else np.concatenate(parts[i : i + k])
+        i += k
+    return [done.get(tuple(hw), rgb) for hw in sizes]
 
 
 def resize_plane(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
