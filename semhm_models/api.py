@@ -299,7 +299,7 @@ class Matter:
         def locate(passes: range) -> list[np.ndarray]:  # a graph with its passes inside runs as one pass
             return pp.tta_masks(run, lr, LOCATE_TTA if self.locate_tta == "none" else "none", passes)
 
-        lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"), self._provider_threads[1])
+        lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))
         first = locate(range(1))
         if self.locate_tta != "none":  # its passes (the manifest's mpn_tta) run inside the graph
             crops = pp.person_crops(first[0][0, 0], (h, w))

@@ -17,39 +17,28 @@ def to_nchw(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1 / 255)
 
 
-def resize_rgb(rgb: np.ndarray, hw: tuple[int, int], threads: int | None = 1) -> np.ndarray:
-    """Antialiased bilinear resize of uint8 RGB (Pillow's, which torch's antialias=True matches), in bands of rows
-    shared by ``threads`` threads (``resize_many``)."""
-    return resize_many(rgb, [hw], threads)[0]
+def resize_rgb(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Antialiased bilinear resize of uint8 RGB (Pillow's, which torch's antialias=True matches)."""
+    return resize_many(rgb, [hw])[0]
 
 
 def resize_many(rgb: np.ndarray, sizes: Sequence[tuple[int, int]], threads: int | None = 1) -> list[np.ndarray]:
     """``rgb`` (uint8 (H, W, 3)) resized as :func:`resize_rgb` does to each (h, w) of ``sizes`` (``rgb`` itself
     where the size is its own), from one Pillow copy of the photo (each copy of a 4K photo costs about as much
-    as a resize). Each resize is cut into a band of rows per thread, ``threads`` threads (None: one per CPU core)
-    sharing the bands: Pillow resizes a band from the source box it maps to, its filter reaching past the box into
-    the photo, so the bands are the whole resize's rows (the same pixels on the photos tried, or 1 level apart in
-    1 pixel of 10,000). Pillow releases the GIL while it resizes."""
+    as a resize), the resizes shared by up to ``threads`` threads (Pillow releases the GIL while it resizes;
+    None: one per CPU core)."""
     todo = [hw for hw in dict.fromkeys(map(tuple, sizes)) if hw != rgb.shape[:2]]
     photo = Image.fromarray(rgb) if todo else None
-    n = max(1, threads or os.cpu_count() or 1)
-    bands = {hw: min(n, hw[0]) for hw in todo}
-    jobs = [(hw, hw[0] * i // k, hw[0] * (i + 1) // k) for hw, k in bands.items() for i in range(k)]
 
-    def resized(job: tuple[tuple[int, int], int, int]) -> np.ndarray:
-        (h, w), y0, y1 = job
-        box = (0, rgb.shape[0] * y0 / h, rgb.shape[1], rgb.shape[0] * y1 / h)
-        return np.asarray(photo.resize((w, y1 - y0), Image.BILINEAR, box=box))
+    def resized(hw: tuple[int, int]) -> np.ndarray:
+        return np.asarray(photo.resize((hw[1], hw[0]), Image.BILINEAR))
 
-    if min(n, len(jobs)) > 1:  # no thread is started for one job
-        with ThreadPoolExecutor(min(n, len(jobs))) as pool:
-            parts = list(pool.map(resized, jobs))
+    n = min(len(todo), threads or os.cpu_count() or 1)
+    if n > 1:  # no thread is started for one resize (resize_rgb)
+        with ThreadPoolExecutor(n) as pool:
+            done = dict(zip(todo, pool.map(resized, todo), strict=True))
     else:
-        parts = [resized(j) for j in jobs]
-    done, i = {}, 0
-    for hw, k in bands.items():
-        done[hw] = parts[i] if k == 1 else np.concatenate(parts[i : i + k])
-        i += k
+        done = {hw: resized(hw) for hw in todo}
     return [done.get(tuple(hw), rgb) for hw in sizes]
 
 
@@ -78,9 +67,9 @@ def lowres_size(h: int, w: int, mpn_input: str = "aspect") -> tuple[int, int]:
     return budget_size(MPN_PIXELS, w / h) if mpn_input == "aspect" else MPN_SIZE
 
 
-def lowres(rgb: np.ndarray, hw: tuple[int, int], threads: int | None = 1) -> np.ndarray:
-    """The MPN/QUN input at ``hw`` (``lowres_size``): float32 (1, 3, h, w) in [0, 1]; ``threads`` as ``resize_many``."""
-    return to_nchw(resize_rgb(rgb, hw, threads))
+def lowres(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """The MPN/QUN input at ``hw`` (``lowres_size``): float32 (1, 3, h, w) in [0, 1]."""
+    return to_nchw(resize_rgb(rgb, hw))
 
 
 def resize_linear(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

@@ -108,16 +108,6 @@ def test_resize_many_is_resize_rgb_for_each_size_from_one_copy():
             assert got.shape == (*hw, 3) and np.array_equal(got, np.asarray(Image.fromarray(rgb).resize(hw[::-1], Image.BILINEAR)))
 
 
-def test_bands_of_rows_are_the_whole_resize():
-    photo = np.asarray(Image.fromarray(np.random.default_rng(7).integers(0, 256, (30, 40, 3), dtype=np.uint8)).resize((1600, 1200)))
-    for hw in ((128, 224), (192, 160), (97, 33), (1, 5)):
-        whole = np.asarray(Image.fromarray(photo).resize(hw[::-1], Image.BILINEAR))
-        for threads in (2, 3, 8):
-            assert np.array_equal(pp.resize_rgb(photo, hw, threads), whole)
-    two = pp.resize_many(photo, [(128, 224), (192, 160)], 4)  # four threads, two resizes: two bands each
-    assert np.array_equal(two[1], np.asarray(Image.fromarray(photo).resize((160, 192), Image.BILINEAR)))
-
-
 def test_dilate_and_reconstruct():
     m = np.zeros((9, 9), bool)
     m[4, 4] = True

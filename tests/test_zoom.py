@@ -145,3 +145,14 @@ def test_a_locator_without_locate_tta_runs_once_as_before(tmp_path):
         calls = _counting(matter)
         matter(rgb)
         assert len(calls) == runs
+
+
+@pytest.mark.parametrize("name", ["group3", "bench"])
+def test_the_matte_does_not_depend_on_the_thread_count(name):
+    """Every step splits its work so that the threads only share it: crops, resizes, the guided filter's rows and
+    onnxruntime's sessions give the same bits with 1, 2 or 3 threads (a resize cut into bands of rows did not,
+    on Pillow 13)."""
+    rgb = _scene(name)[0] if name != "bench" else load_rgb(Path(pp.__file__).parent / "commands" / "data" / "bench.jpg")
+    one, *more = (Matter.from_pretrained(None, provider="cpu", threads=n)(rgb) for n in (1, 2, 3))
+    for m in more:
+        assert np.array_equal(one.alpha, m.alpha) and np.array_equal(one.foreground, m.foreground)
