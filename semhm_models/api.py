@@ -8,6 +8,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -241,13 +242,20 @@ class Matter:
         return Matte(a, f, t, person)
 
     def _in_crops(
-        self, rgb: np.ndarray, mask: np.ndarray | None, crops: list[pp.Crop], t: dict[str, float], mask_kind: str
+        self,
+        rgb: np.ndarray,
+        mask: np.ndarray | None,
+        crops: list[pp.Crop],
+        t: dict[str, float],
+        mask_kind: str,
+        colours: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """The chain on each (y0, y1, x0, x1) crop of ``rgb`` (a crop whose matte runs out of it once more, taller),
-        written into alpha 0 and the photo's colours: alpha (H, W), foreground (H, W, 3), the highest crop's person
-        score."""
+        written into alpha 0 and the photo's colours (``colours``, rgb / 255 float32, is written into when given):
+        alpha (H, W), foreground (H, W, 3), the highest crop's person score."""
         h, w = rgb.shape[:2]
-        a, f = np.zeros((h, w), np.float32), np.divide(rgb, np.float32(255), dtype=np.float32)  # one pass, no uint8 -> float copy
+        a = np.zeros((h, w), np.float32)
+        f = np.divide(rgb, np.float32(255), dtype=np.float32) if colours is None else colours  # one pass, no uint8 -> float copy
         scores, done = [], []
 
         def matte(crop: pp.Crop) -> tuple[np.ndarray, np.ndarray, float, bool]:
@@ -299,15 +307,19 @@ class Matter:
         def locate(passes: range) -> list[np.ndarray]:  # a graph with its passes inside runs as one pass
             return pp.tta_masks(run, lr, LOCATE_TTA if self.locate_tta == "none" else "none", passes)
 
-        lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))
+        with ThreadPoolExecutor(1) as pool:  # the photo's colours for its crops, on the other core while Pillow shrinks it
+            colours = pool.submit(np.divide, rgb, np.float32(255), dtype=np.float32)
+            lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))
+        colours = colours.result()
         first = locate(range(1))
         if self.locate_tta != "none":  # its passes (the manifest's mpn_tta) run inside the graph
             crops = pp.person_crops(first[0][0, 0], (h, w))
-            return self._in_crops(rgb, None, crops, t, "mask") if crops else self._whole(rgb, None, t, "mask")
+            return self._in_crops(rgb, None, crops, t, "mask", colours) if crops else self._whole(rgb, None, t, "mask")
         first_crops, largest = pp.crop_plan(first[0][0, 0], (h, w))
         if pp.locator_settled(first_crops, largest):
+            del colours  # not needed: no crops
             return self._whole(rgb, None, t, "mask")
-        early = self._in_crops(rgb, None, first_crops, t, "mask") if first_crops else None
+        early = self._in_crops(rgb, None, first_crops, t, "mask", colours) if first_crops else None
         if early is not None and pp.grey_share(early[0]) < pp.CLEAN:
             return early
         masks = first + locate(range(1, len(MPN_TTA[LOCATE_TTA])))
