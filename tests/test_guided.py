@@ -94,10 +94,14 @@ def test_the_packaged_graph_is_the_one_the_builder_writes():
     assert GUIDED_FILE.read_bytes() == guided.guided_graph().SerializeToString()
 
 
-def test_bad_radius_or_eps_is_refused():
-    for radius, eps in ((-1, 1e-4), (2, 0.0)):
-        with pytest.raises(ValueError, match="radius must be >= 0 and eps > 0"):
+def test_bad_radius_or_eps_is_refused(tmp_path):
+    for radius, eps in ((-1, 1e-4), (2, 0.0), (2, float("inf")), (2, float("nan"))):
+        with pytest.raises(ValueError, match="radius must be >= 0 and eps > 0 and finite"):
             guided.guided_graph(radius, eps)
+    with pytest.raises(ValueError, match="is a folder"):
+        guided.write(tmp_path)
+    assert guided.write(tmp_path / "g.onnx", 3, 1e-3).read_bytes() == guided.guided_graph(3, 1e-3).SerializeToString()
+    assert [p.name for p in tmp_path.iterdir()] == ["g.onnx"]  # no temporary file left
 
 
 def test_shapes_dtypes_and_range():

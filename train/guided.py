@@ -16,6 +16,9 @@ rows keep its memory small (in onnxruntime, a 24 MP photo's pass peaked at 2.6 G
 
 from __future__ import annotations
 
+import math
+import os
+import tempfile
 from pathlib import Path
 
 import onnx
@@ -32,8 +35,8 @@ def guided_graph(radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> onnx.M
     """The fast guided filter's coefficients with window radius ``radius`` (pixels of the working resolution, >= 0)
     and regularisation ``eps`` (> 0; larger smooths more): inputs and output as ``contracts.tensors("guided")``.
     Raises ValueError for a negative radius or an eps that is not positive."""
-    if radius < 0 or not eps > 0:
-        raise ValueError(f"guided filter radius {radius} and eps {eps}: the radius must be >= 0 and eps > 0")
+    if radius < 0 or not 0 < eps < math.inf:
+        raise ValueError(f"guided filter radius {radius} and eps {eps}: the radius must be >= 0 and eps > 0 and finite")
     k = 2 * radius + 1
     node = helper.make_node
 
@@ -107,7 +110,16 @@ def guided_graph(radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> onnx.M
 
 
 def write(path: str | Path = PACKAGED, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> Path:
-    """Write ``guided_graph(radius, eps)`` to ``path`` (default: the package's file); returns the path."""
+    """Write ``guided_graph(radius, eps)`` to the file ``path`` (default: the package's), whole or not at all (a
+    temporary file beside it, renamed); returns the path. Raises ValueError for a folder, FileNotFoundError for a
+    missing parent folder."""
     path = Path(path)
-    path.write_bytes(guided_graph(radius, eps).SerializeToString())
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give the file to write, e.g. {path / PACKAGED.name}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: no such folder to write {path.name} in")
+    data = guided_graph(radius, eps).SerializeToString()
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
     return path
