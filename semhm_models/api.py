@@ -329,8 +329,16 @@ class Matter:
         whole = self._whole(rgb, None, t, "mask")
         return early if early is not None and pp.grey_share(early[0]) < pp.grey_share(whole[0]) else whole
 
-    def _crop(self, rgb: np.ndarray, mask: np.ndarray | None, crop: pp.Crop, t: dict[str, float], mask_kind: str, out=None):
-        """``_whole`` on the (y0, y1, x0, x1) ``crop`` of ``rgb`` and of ``mask``."""
+    def _crop(
+        self,
+        rgb: np.ndarray,
+        mask: np.ndarray | None,
+        crop: pp.Crop,
+        t: dict[str, float],
+        mask_kind: str,
+        out: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """``_whole`` on the (y0, y1, x0, x1) ``crop`` of ``rgb`` and of ``mask``, written into ``out`` if given."""
         y0, y1, x0, x1 = crop
         crop_mask = None if mask is None else mask[y0:y1, x0:x1]
         return self._whole(np.ascontiguousarray(rgb[y0:y1, x0:x1]), crop_mask, t, mask_kind, out)
