@@ -25,6 +25,7 @@ from semhm_models.runtime import CPU, create_session, mpn_mask_output, provider_
 from semhm_models.weights import Weights, resolve
 
 GUIDED_FILE = Path(__file__).parent / "guided.onnx"  # the guided filter's coefficients (contracts.GUIDED)
+EXTENDED = ("mrn", GUIDED)  # sessions without onnxruntime's NCHWc layouts (runtime.session_options' optimization)
 LARGE_PIXELS = 4_000_000  # above this, MRN runs in a session without a memory arena (bounded peak memory)
 
 
@@ -141,8 +142,8 @@ class Matter:
         provider = "cpu" if self.provider == CPU else opts.provider
         self.precision = precision
         self._provider_threads = (provider, threads)
-        self.sessions = {"mpn": first, **{s: create_session(str(weights.path(s, precision)), provider, threads) for s in STAGES[1:]}}
-        self.sessions[GUIDED] = create_session(str(GUIDED_FILE), provider, threads)
+        paths = {**{s: str(weights.path(s, precision)) for s in STAGES[1:]}, GUIDED: str(GUIDED_FILE)}
+        self.sessions = {"mpn": first, **{s: create_session(p, provider, threads, optimization=_optimization(s)) for s, p in paths.items()}}
         self.mpn_mask = mpn_mask_output(first)
         if LOCATE in weights.manifest.stages and opts.zoom == "auto":
             self.sessions[LOCATE] = create_session(str(weights.path(LOCATE, precision)), provider, threads)
@@ -390,7 +391,8 @@ class Matter:
         if self.device != "cpu" or image.shape[2] * image.shape[3] <= LARGE_PIXELS:
             return "mrn"
         if "mrn_large" not in self.sessions:
-            self.sessions["mrn_large"] = create_session(str(self.weights.path("mrn", self.precision)), *self._provider_threads, arena="off")
+            path = str(self.weights.path("mrn", self.precision))
+            self.sessions["mrn_large"] = create_session(path, *self._provider_threads, arena="off", optimization=_optimization("mrn"))
         return "mrn_large"
 
     def _runner(self, mrn: str):
@@ -467,6 +469,10 @@ def _qun_inputs(session, image_lr, mask, fg_mask) -> dict:
     if any(i.name == QUN_FG_MASK for i in session.get_inputs()):
         inputs[QUN_FG_MASK] = fg_mask
     return inputs
+
+
+def _optimization(stage: str) -> str:
+    return "extended" if stage in EXTENDED else "all"
 
 
 def _host(x) -> np.ndarray:

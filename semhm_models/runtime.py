@@ -79,15 +79,24 @@ def provider_list(provider: str) -> list[str]:
     return [CPU]
 
 
-def session_options(threads: int | None = None, arena: str = "on"):
-    """onnxruntime session options: all graph optimisations, quiet logs, ``threads`` intra-op CPU threads
+OPTIMIZATIONS = ("all", "extended")
+
+
+def session_options(threads: int | None = None, arena: str = "on", optimization: str = "all"):
+    """onnxruntime session options: graph optimisations, quiet logs, ``threads`` intra-op CPU threads
     (None: ``SEMHM_THREADS`` or all cores). ``arena``: "on" (fast: 2.5x at 1080p on CPU) or "off" (for very
     large images: the arena keeps the largest image's peak allocated, 5.6 GB at 4K against 1.5 GB without).
+    ``optimization``: "all" (every one onnxruntime has, the CPU's blocked NCHWc layouts included) or "extended"
+    (all but those layouts: MRN ran 1.5x slower in them wherever a side was 496 px, and no faster elsewhere;
+    MPN ran faster in them; docs/benchmarks.md, session 11).
 
-    Raises RuntimeSetupError (onnxruntime missing) and ValueError (a bad ``SEMHM_THREADS``)."""
+    Raises RuntimeSetupError (onnxruntime missing) and ValueError (a bad ``SEMHM_THREADS`` or ``optimization``)."""
+    if optimization not in OPTIMIZATIONS:
+        raise ValueError(f"optimization {optimization!r}: choose {', '.join(OPTIMIZATIONS)}")
     ort = import_ort()
     so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}
+    so.graph_optimization_level = levels[optimization]
     so.log_severity_level = 3
     # Each session has its own thread pool, whose threads by default spin for a while after every run and
     # take the cores from the next stage's session: MRN at 512x512 after MPN took 40 ms instead of 23 on
@@ -102,7 +111,7 @@ def session_options(threads: int | None = None, arena: str = "on"):
     return so
 
 
-def create_session(path: str, provider: str = "auto", threads: int | None = None, arena: str = "on"):
+def create_session(path: str, provider: str = "auto", threads: int | None = None, arena: str = "on", optimization: str = "all"):
     """An onnxruntime session for the ONNX file ``path`` on ``provider`` (a ``PROVIDER_CHOICES`` value), as
     :func:`session_options` sets it up. An expected GPU (onnxruntime-gpu installed, provider 'auto') that
     falls back to CPU is a loud warning (RuntimeWarning and a line on stderr).
@@ -114,7 +123,7 @@ def create_session(path: str, provider: str = "auto", threads: int | None = None
     try:
         with warnings.catch_warnings():  # onnxruntime's own "not in available provider names": ours below says it better
             warnings.filterwarnings("ignore", message="Specified provider", category=UserWarning)
-            sess = ort.InferenceSession(str(path), sess_options=session_options(threads, arena), providers=wanted)
+            sess = ort.InferenceSession(str(path), sess_options=session_options(threads, arena, optimization), providers=wanted)
     except Exception as e:  # onnxruntime raises its own exception types
         raise RuntimeSetupError(f"{path}: onnxruntime could not load the model with {wanted}: {e}") from None
     got = sess.get_providers()[0]
