@@ -10,8 +10,9 @@ count). The graph resizes A / 255 and b bilinearly along the width to the photo'
 clamped); the row pass does the same along the height and computes A G + b, G the same guide plane of the photo.
 
 The graph has no weights; ``python -m train guided`` writes it, and it ships with the package. On 2 CPU cores it
-takes a fifth of the time the same arithmetic took in numpy; the full-size pass stays in numpy, where blocks of
-rows keep its memory small (in onnxruntime, a 24 MP photo's pass peaked at 2.6 GB; docs/benchmarks.md).
+takes 0.7 of the time the same arithmetic took in numpy (12-13 against 17 ms at a 1 MP crop); the full-size pass
+stays in numpy, where blocks of rows keep its memory small (in onnxruntime, a 24 MP photo's pass peaked at 2.6 GB;
+docs/benchmarks.md, session 11).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ PACKAGED = Path(contracts.__file__).parent / "guided.onnx"
 def guided_graph(radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> onnx.ModelProto:
     """The fast guided filter's coefficients with window radius ``radius`` (pixels of the working resolution, >= 0)
     and regularisation ``eps`` (> 0; larger smooths more): inputs and output as ``contracts.tensors("guided")``.
-    Raises ValueError for a negative radius or an eps that is not positive."""
+    Raises ValueError for a negative radius or an eps that is not positive and finite."""
     if radius < 0 or not 0 < eps < math.inf:
         raise ValueError(f"guided filter radius {radius} and eps {eps}: the radius must be >= 0 and eps > 0 and finite")
     k = 2 * radius + 1
