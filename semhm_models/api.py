@@ -308,10 +308,14 @@ class Matter:
         def locate(passes: range) -> list[np.ndarray]:  # a graph with its passes inside runs as one pass
             return pp.tta_masks(run, lr, LOCATE_TTA if self.locate_tta == "none" else "none", passes)
 
-        with ThreadPoolExecutor(1) as pool:  # the photo's colours for its crops, on the other core while Pillow shrinks it
-            colours = pool.submit(np.divide, rgb, np.float32(255), dtype=np.float32)
-            lr = pp.lowres(rgb, pp.lowres_size(h, w, "aspect"))
-        colours = colours.result()
+        lr_size, colours = pp.lowres_size(h, w, "aspect"), None
+        if (self._provider_threads[1] or os.cpu_count() or 1) > 1:  # the photo's colours for its crops, on a second
+            with ThreadPoolExecutor(1) as pool:  # core while Pillow shrinks it; with one thread, _in_crops makes them
+                future = pool.submit(np.divide, rgb, np.float32(255), dtype=np.float32)
+                lr = pp.lowres(rgb, lr_size)
+            colours = future.result()
+        else:
+            lr = pp.lowres(rgb, lr_size)
         first = locate(range(1))
         if self.locate_tta != "none":  # its passes (the manifest's mpn_tta) run inside the graph
             crops = pp.person_crops(first[0][0, 0], (h, w))
