@@ -211,7 +211,7 @@ def add_guided(p: argparse.ArgumentParser) -> None:
 def run_guided(args: argparse.Namespace) -> str:
     from train import guided
 
-    return f"guided filter graph in {guided.write(args.out or guided.PACKAGED, args.radius, args.eps)}"
+    return f"guided filter graph in {guided.write(args.out or guided.GUIDED_FILE, args.radius, args.eps)}"
 
 
 def add_publish(p: argparse.ArgumentParser) -> None:

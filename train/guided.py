@@ -26,10 +26,10 @@ import onnx
 from onnx import TensorProto, helper
 
 from semhm_models import contracts
+from semhm_models.api import GUIDED_FILE
 from semhm_models.processing import GUIDED_EPS, GUIDED_RADIUS, LUMA
 
 OPSET = 17
-PACKAGED = Path(contracts.__file__).parent / "guided.onnx"
 
 
 def guided_graph(radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> onnx.ModelProto:
@@ -110,13 +110,13 @@ def guided_graph(radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> onnx.M
     return model
 
 
-def write(path: str | Path = PACKAGED, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> Path:
+def write(path: str | Path = GUIDED_FILE, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> Path:
     """Write ``guided_graph(radius, eps)`` to the file ``path`` (default: the package's), whole or not at all (a
     temporary file beside it, renamed); returns the path. Raises ValueError for a folder, FileNotFoundError for a
     missing parent folder."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{path} is a folder: give the file to write, e.g. {path / PACKAGED.name}")
+        raise ValueError(f"{path} is a folder: give the file to write, e.g. {path / GUIDED_FILE.name}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: no such folder to write {path.name} in")
     data = guided_graph(radius, eps).SerializeToString()
