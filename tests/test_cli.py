@@ -366,6 +366,15 @@ def test_demo_without_gradio_says_how_to_install_it(capsys, monkeypatch):
     assert "semhm_models.demo.app" not in sys.modules
 
 
+@pytest.mark.parametrize("command", [["matte", "x.jpg"], ["refine", "x.jpg", "--box", "0,0,5,5"]])
+def test_an_empty_output_is_refused_not_read_as_the_current_folder(command, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        run(*command, "-o", "")
+    assert e.value.code == 2 and "argument -o/--output: empty: give a file, a folder, or - for stdout" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_unknown_arguments_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as e:
         run("doctor", "--nope")

@@ -32,6 +32,13 @@ STDIN_NAME = "<stdin>"  # how messages name stdin
 NOT_REGULAR = "not a regular file (a pipe or a device); pipe it into - instead"  # what matte and refine say of one
 
 
+def output_path(v: str) -> str:
+    """-o: a path, or - for stdout; never empty (an unset shell variable would write into the current folder)."""
+    if not v.strip():
+        raise argparse.ArgumentTypeError("empty: give a file, a folder, or - for stdout")
+    return v
+
+
 def max_side(v: str) -> int | None:
     """--max-side, --mrn-side: a number of pixels, or "none" for no limit (checked by RuntimeOptions)."""
     if v.strip().lower() == "none":

@@ -26,6 +26,7 @@ from semhm_models.commands.common import (
     fit_format,
     names_a_file,
     output_format,
+    output_path,
     runtime_options,
     stdin_bytes,
     write_file,
@@ -43,7 +44,14 @@ def add_parser(sub) -> None:
         "PNG, WebP and TIFF keep 8-bit alpha, GIF 1-bit; a JPEG output of a cutout is composited over --bg (white by default).",
     )
     m.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs; - reads one image from stdin")
-    m.add_argument("-o", "--output", required=True, metavar="OUT", help="a file (its suffix sets the format), a folder, or - for stdout")
+    m.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=output_path,
+        metavar="OUT",
+        help="a file (its suffix sets the format), a folder, or - for stdout",
+    )
     m.add_argument("--recursive", action="store_true", help="descend into sub-folders (mirrored under the output folder)")
     add_output_args(m)
     add_model_args(m)

@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
         "-o",
         "--output",
         required=True,
+        type=common.output_path,
         metavar="OUT",
         help="output file; its suffix (.png .webp .jpg .gif .tif) sets its format; - writes PNG to stdout",
     )
