@@ -103,7 +103,9 @@ def open_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
 
 def _check_size(name: str, w: int, h: int, max_pixels: int) -> None:
     if w * h > max_pixels:
-        raise ImageError(f"{name}: {w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,} (raise it with --max-pixels)")
+        raise ImageError(
+            f"{name}: {w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,} (max_pixels; semhm matte and refine: --max-pixels)"
+        )
     if w < 1 or h < 1:
         raise ImageError(f"{name}: image has no pixels ({w}x{h})")
 
