@@ -36,8 +36,9 @@ class Matte:
     - ``alpha``: float32 (H, W) in [0, 1], the input's own size; never above the input's own alpha (what
       the input hid stays hidden);
     - ``foreground``: float32 (H, W, 3) in [0, 1], MRN's colours with the background removed (use them,
-      not the photo's, for cutouts without colour spill); undefined where alpha is 0 (there it holds the photo's
-      colours or the filter's). Either array may be strided: ``np.ascontiguousarray`` where a buffer is needed;
+      not the photo's, for cutouts without colour spill); undefined where alpha is 0 in 8 bits (there it holds
+      the photo's colours, or the filter's on a photo matted whole). Either array may be strided:
+      ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
       (:func:`semhm_models.processing.person_score` of MPN's mask, the highest of its crops' for a photo matted
       in crops), or inside the user's mask or box for a refine; see ``no_person``;
@@ -215,11 +216,13 @@ class Matter:
 
         With ``zoom`` "auto" (``RuntimeOptions``) the chain runs on crops: without a mask, around each person the
         weights' locator finds (``processing.person_crops``; the whole photo where it finds none, is unsure, or
-        the persons fill the photo); for a box, around the box (``processing.grow_crop``). A crop whose matte runs
-        into its top or bottom edge is matted once more, taller (``processing.fit_crop``). Alpha is 0 outside
-        the crops, and where crops overlap each pixel comes from the crop with the higher alpha. A photo may be
-        matted more than once (the locator's first pass's crops, then those of its three passes or the whole
-        photo, ``_located``); ``timings`` then count every run.
+        the persons fill the photo); for a box, around the box; for a mask, on the whole photo, and once more on a
+        crop around the mask and that matte where they are small in the photo (``processing.mask_crop``). A
+        locator's crop whose matte runs into its top or bottom edge is matted once more, taller; a refine's crop,
+        into any edge, up to ``processing.FIT_ROUNDS`` times, larger (``processing.fit_crop``). Alpha is 0
+        outside the crops, and where crops overlap each pixel comes from the crop with the higher alpha. A photo
+        may be matted more than once (the locator's first pass's crops, then those of its three passes or the
+        whole photo, ``_located``); ``timings`` then count every run.
 
         Raises ImageError when the mask's or the alpha's size is not the image's, ValueError for another
         ``mask_kind``."""
@@ -230,14 +233,14 @@ class Matter:
                 raise ImageError(f"{name} is {plane.shape[-1]}x{plane.shape[0]} but the image is {w}x{h}; they must match")
         if mask_kind not in pp.MASK_KINDS:
             raise ValueError(f"mask kind {mask_kind!r}: choose {', '.join(pp.MASK_KINDS)}")
-        if self.options.zoom == "auto" and mask is not None and mask_kind == "box":
-            inside = mask > 0.5  # a box's own crop: its person large, as MPN learnt persons
-            ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
-            a, f, person = self._in_crops(rgb, mask, [pp.grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, (h, w))], t, mask_kind)
+        if self.options.zoom == "auto" and mask_kind == "box":  # the box is its person's extent
+            a, f, person = self._in_crops(rgb, mask, [pp.mask_crop(mask)], t, mask_kind, sides="all")
         elif mask is None and LOCATE in self.sessions:
             a, f, person = self._located(rgb, t)
         else:
             a, f, person = self._whole(rgb, mask, t, mask_kind)
+            if self.options.zoom == "auto" and mask is not None and (crop := pp.mask_crop(mask, a)) is not None:
+                a, f, person = self._in_crops(rgb, mask, [crop], t, mask_kind, sides="all")  # a small person: once more, large
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
         return Matte(a, f, t, person)
@@ -250,10 +253,13 @@ class Matter:
         t: dict[str, float],
         mask_kind: str,
         colours: np.ndarray | None = None,
+        sides: str = "top-bottom",
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """The chain on each (y0, y1, x0, x1) crop of ``rgb`` (a crop whose matte runs out of it once more, taller),
-        written into alpha 0 and the photo's colours (``colours``, rgb / 255 float32, is written into when given):
-        alpha (H, W), foreground (H, W, 3), the highest crop's person score."""
+        """The chain on each (y0, y1, x0, x1) crop of ``rgb``, written into alpha 0 and the photo's colours
+        (``colours``, rgb / 255 float32, is written into when given): alpha (H, W), foreground (H, W, 3), the
+        highest crop's person score. A crop whose matte runs out of it is matted once more, taller (``sides``
+        "top-bottom"), or up to ``FIT_ROUNDS`` times, larger on every side it runs out of ("all"; see
+        ``processing.fit_crop``)."""
         h, w = rgb.shape[:2]
         a = np.zeros((h, w), np.float32)
         f = np.divide(rgb, np.float32(255), dtype=np.float32) if colours is None else colours  # one pass, no uint8 -> float copy
@@ -266,7 +272,9 @@ class Matter:
 
         for crop in crops:
             ca, cf, score, fresh = matte(crop)
-            if (grown := pp.fit_crop(ca, crop, (h, w))) is not None:  # the matte runs out of it: once more, taller
+            for _ in range(1 if sides == "top-bottom" else pp.FIT_ROUNDS):  # the matte runs out of it: once more, larger
+                if (grown := pp.fit_crop(ca, crop, (h, w), sides)) is None:
+                    break
                 if fresh:  # undo it
                     y0, y1, x0, x1 = crop
                     a[y0:y1, x0:x1], f[y0:y1, x0:x1] = 0, rgb[y0:y1, x0:x1] / np.float32(255)
@@ -278,6 +286,9 @@ class Matter:
                 np.copyto(a[y0:y1, x0:x1], ca, where=ahead)
             scores.append(score)
             done.append(crop)
+        for y0, y1, x0, x1 in done:  # no crop's edge in the colours: the photo's wherever alpha is 0 in 8 bits
+            clear = a[y0:y1, x0:x1] < pp.ALPHA_ZERO
+            np.divide(rgb[y0:y1, x0:x1], np.float32(255), out=f[y0:y1, x0:x1], where=clear[..., None])
         return a, f, max(scores)
 
     def _located(self, rgb: np.ndarray, t: dict[str, float]) -> tuple[np.ndarray, np.ndarray, float]:

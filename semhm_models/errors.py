@@ -23,6 +23,16 @@ class RuntimeSetupError(SemhmError):
     """onnxruntime is missing, doubled, or the requested execution provider does not work."""
 
 
+def unreadable(e: BaseException) -> str:
+    """Why Pillow could not open a file, in words, never an exception's class name: the system's reason for
+    an OSError that has one ("cannot read: Permission denied"), else "not an image Pillow can read", with
+    Pillow's own reason where it gives one beyond "cannot identify image file"."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"cannot read: {e.strerror}"
+    detail = "" if type(e).__name__ == "UnidentifiedImageError" or not str(e) else f" ({e})"
+    return f"not an image Pillow can read{detail}"
+
+
 class NoPersonWarning(UserWarning):
     """MPN found no person in a photo (``Matte.no_person``): the output is still made, and likely empty or
     wrong. Issued by the command line's and the Ray engine's producers; :func:`no_person_notes` collects it."""

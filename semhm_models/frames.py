@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from semhm_models.errors import ImageError
+from semhm_models.errors import ImageError, unreadable
 from semhm_models.options import DEFAULT_MAX_PIXELS
 
 # Pillow format -> (file suffix of a matted copy, save options)
@@ -48,7 +48,7 @@ def open_lazy(src) -> Image.Image:
     except Image.DecompressionBombError:
         raise
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{_name(src)}: not an image Pillow can read ({e.__class__.__name__})") from None
+        raise ImageError(f"{_name(src)}: {unreadable(e)}") from None
 
 
 def probe(src) -> tuple[str, int]:

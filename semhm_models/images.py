@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps
 
-from semhm_models.errors import ImageError
+from semhm_models.errors import ImageError, unreadable
 from semhm_models.options import DEFAULT_MAX_PIXELS
 
 ImageLike = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray
@@ -82,12 +82,10 @@ def open_image(src: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Im
             raise ImageError(f"{name}: not an image input (give a path, bytes, a binary file object, a PIL image or a numpy array)")
         try:
             im = Image.open(src)
-        except UnidentifiedImageError:
-            raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
         except Image.DecompressionBombError as e:
             raise ImageError(f"{name}: over the limit of {min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or 0)):,} pixels ({e})") from None
         except (OSError, ValueError, SyntaxError) as e:
-            raise ImageError(f"{name}: cannot open: {e}") from None
+            raise ImageError(f"{name}: {unreadable(e)}") from None
     w, h = im.size
     _check_size(name, w, h, max_pixels)
     frames = getattr(im, "n_frames", 1)

@@ -205,6 +205,21 @@ def grow_crop(y0: float, y1: float, x0: float, x1: float, hw: tuple[int, int], m
     return max(0, int(y0)), min(hw[0], int(np.ceil(y1))), max(0, int(x0)), min(hw[1], int(np.ceil(x1)))
 
 
+def mask_crop(mask: np.ndarray, matte: np.ndarray | None = None) -> Crop | None:
+    """The crop a refine runs on, so that a small person reaches MPN as large as MPN learnt persons: the box of a
+    user's float (H, W) ``mask`` (or box) above 0.5, joined with that of ``matte`` above 0.5 when given (the
+    whole photo's refined matte, float (H, W) in [0, 1]: a mask may be only a mark on its person, a dot on the
+    face or strokes), grown by :func:`grow_crop`. None when no pixel is above 0.5, or when ``matte`` is given and
+    the crop would cover more than ``MAX_CROP`` of the photo: the person is large in it already, and the whole
+    photo's matte stands."""
+    inside = mask > 0.5 if matte is None else (mask > 0.5) | (matte > 0.5)
+    ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
+    if not len(ys):
+        return None
+    y0, y1, x0, x1 = grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, mask.shape)
+    return None if matte is not None and (y1 - y0) * (x1 - x0) > MAX_CROP * mask.size else (y0, y1, x0, x1)
+
+
 def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
     """Where to run the chain on an (H, W) photo, from the locator's mask (``contracts.LOCATE``; float (h, w) in
     [0, 1] at its own low resolution), as (y0, y1, x0, x1) pixel boxes sorted left to right.
@@ -287,18 +302,29 @@ def crop_plan(fg_mask: np.ndarray, hw: tuple[int, int]) -> tuple[list[Crop], flo
     return sorted(crops, key=lambda c: c[2]), largest
 
 
-def fit_crop(alpha: np.ndarray, crop: Crop, hw: tuple[int, int]) -> Crop | None:
+def fit_crop(alpha: np.ndarray, crop: Crop, hw: tuple[int, int], sides: str = "top-bottom") -> Crop | None:
     """``crop`` (y0, y1, x0, x1) of an (H, W) photo grown by half its height upwards and downwards where its matte
     ``alpha`` (float (h, w) in [0, 1], the crop's) runs into its top or bottom edge inside the photo (over
     ``FIT_TOUCH`` of the edge above 0.5: a head or feet the locator missed), clipped to the photo; None when the
-    matte fits. Only up and down: a neighbour at a crop's side is no reason to grow it."""
+    matte fits. ``sides`` "top-bottom": only up and down, since a neighbour at a locator crop's side is no reason
+    to grow it; "all": by half its width to the left and right too (a refine's crop, where the user's mask covers
+    only part of its person: a scribble, an eroded outline). Raises ValueError for other ``sides``."""
+    if sides not in ("top-bottom", "all"):
+        raise ValueError(f"sides {sides!r}: choose top-bottom or all")
     y0, y1, x0, x1 = crop
-    grow = (y1 - y0) // 2
-    top = y0 - grow if y0 > 0 and (alpha[0] > 0.5).mean() > FIT_TOUCH else y0
-    bottom = y1 + grow if y1 < hw[0] and (alpha[-1] > 0.5).mean() > FIT_TOUCH else y1
-    return None if (top, bottom) == (y0, y1) else (max(0, top), min(hw[0], bottom), x0, x1)
+    gy, gx = (y1 - y0) // 2, (x1 - x0) // 2 if sides == "all" else 0
+    top = y0 - gy if y0 > 0 and (alpha[0] > 0.5).mean() > FIT_TOUCH else y0
+    bottom = y1 + gy if y1 < hw[0] and (alpha[-1] > 0.5).mean() > FIT_TOUCH else y1
+    left = x0 - gx if x0 > 0 and (alpha[:, 0] > 0.5).mean() > FIT_TOUCH else x0
+    right = x1 + gx if x1 < hw[1] and (alpha[:, -1] > 0.5).mean() > FIT_TOUCH else x1
+    grown = max(0, top), min(hw[0], bottom), max(0, left), min(hw[1], right)
+    return None if grown == crop else grown
 
 
+FIT_ROUNDS = 3  # a refine's crop grows at most this many times (each up to twice as high and wide)
+
+
+ALPHA_ZERO = 0.5 / 255  # alpha under this is 0 in 8 bits (to_uint8 rounds)
 GREY = (0.1, 0.9)  # alpha strictly between these is grey: the chain is unsure there
 CLEAN = 0.25  # a matte under this grey_share is clean: the locator's first pass's crops need no more passes
 

@@ -96,3 +96,18 @@ def test_the_bench_photo_is_package_data():
     with Image.open(io.BytesIO(photo(96, 64))) as im:
         assert im.format == "JPEG" and im.size == (96, 64)
         assert np.asarray(im).std() > 20  # a real photo, not a flat stand-in
+
+
+def test_a_provider_that_cannot_run_is_one_plain_error_in_its_row(tiny_weights, tmp_path, capsys):
+    """CUDA asked of the CPU onnxruntime: the row says why in semhm's words (no class path, no list) and
+    bench exits 1."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    out = tmp_path / "b.json"
+    args = ["bench", "--model", str(tiny_weights), "--provider", "cuda", "--size", "33x71", "--repeats", "1", "--json", str(out)]
+    assert main(args) == 1
+    row = [line for line in capsys.readouterr().out.splitlines() if "33x71" in line]
+    error = json.loads(out.read_text())["results"][0]["error"]
+    assert error.startswith("CUDAExecutionProvider is not in this onnxruntime") and f"error: {error} |" in row[0]

@@ -263,17 +263,25 @@ def test_a_gif_file_is_transparent_where_alpha_is_below_half(tiny_weights, tmp_p
 
 
 def test_a_folder_scan_names_what_it_does_not_read(tiny_weights, tmp_path, capsys):
-    """A broken link, a FIFO and a sub-folder (without --recursive) are listed as skipped and counted."""
+    """A broken link, two links in a loop, a FIFO and a sub-folder (without --recursive) are listed as skipped and
+    counted; an output folder that is a link in a loop is one line too."""
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
     shutil.copy(DATA / "photo.jpg", src)
     (src / "dangling.jpg").symlink_to(tmp_path / "nonexistent.jpg")
+    (src / "a.jpg").symlink_to(src / "b.jpg")
+    (src / "b.jpg").symlink_to(src / "a.jpg")
     os.mkfifo(src / "fifo.png")
     assert run("matte", src, "-o", tmp_path / "out", "--model", tiny_weights, "--provider", "cpu") == 0
     err = capsys.readouterr().err
     assert f"skipped: {src / 'dangling.jpg'} (a broken link)" in err and f"skipped: {src / 'fifo.png'} (not a regular file)" in err
+    assert f"skipped: {src / 'a.jpg'} (a link in a loop)" in err and f"skipped: {src / 'b.jpg'} (a link in a loop)" in err
     assert f"skipped: {src / 'sub'}{os.sep} (a sub-folder; use --recursive)" in err
-    assert "4 done: 1 written" in err and "3 skipped, 0 failed" in err
+    assert "6 done: 1 written" in err and "5 skipped, 0 failed" in err
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert run("matte", src / "photo.jpg", "-o", tmp_path / "loop", "--model", tiny_weights) == 1
+    said = f"error: {tmp_path / 'loop'}: cannot be created: {tmp_path / 'loop'} is a broken link or a link in a loop\n"
+    assert capsys.readouterr().err == said
 
 
 def test_a_closed_stdout_or_stdin_is_one_line(tiny_weights, tmp_path):

@@ -140,7 +140,7 @@ def test_globs_recursion_and_name_clashes(tiny_weights, photo, tmp_path, capsys)
         (["--threads", "100000"], {}, "threads 100000: choose 1 to"),
         ([], {"SEMHM_THREADS": "abc"}, "SEMHM_THREADS='abc': expected a whole number"),
         (["--bg", "/nonexistent/bg.png"], {}, "--bg /nonexistent/bg.png: no such file"),
-        (["--bg", __file__], {}, f"--bg {__file__}: not an image Pillow can open"),
+        (["--bg", __file__], {}, f"--bg {__file__}: not an image Pillow can read"),
     ],
 )
 def test_bad_options_are_one_line_before_any_model_loads(args, env, message, photo, tmp_path, capsys, monkeypatch):
@@ -256,7 +256,7 @@ def test_refine_unwritable_outputs_one_line_nothing_left(tiny_weights, photo, tm
     cases = [
         (f"{read_only_folder(tmp_path)}/r.png", "not writable"),
         (tmp_path / "folder.png", "is a folder; give a file name"),
-        (tmp_path / "file.txt" / "r.png", "is a file"),
+        (tmp_path / "file.txt" / "r.png", "file.txt: is not a folder"),
     ]
     for out, message in cases:
         assert run("refine", photo, "--mask", mask, "-o", out, "--model", tiny_weights) == 1
@@ -528,3 +528,18 @@ def test_a_pipe_given_as_a_file_is_named_not_misread(tiny_weights, photo, tmp_pa
     assert run("refine", photo, "--mask", fifo, "-o", tmp_path / "r.png", "--model", tiny_weights) == 1
     err = capsys.readouterr().err
     assert err.count(f"{fifo}: not a regular file (a pipe or a device); pipe it into - instead") == 2, err
+
+
+def test_ray_settings_without_the_ray_engine_are_refused(photo, tmp_path, capsys):
+    assert run("matte", photo, "-o", tmp_path / "o", "--workers", "3", "--ray-address", "auto") == 1
+    assert capsys.readouterr().err == "error: --ray-address, --workers: only with --engine ray (this run is --engine local)\n"
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_output_that_is_neither_a_folder_nor_an_image_name_is_said(photo, tmp_path, capsys):
+    (tmp_path / "notes").write_text("a file without a suffix")
+    for out in (tmp_path / "notes", Path("/dev/stdout")):
+        assert run("matte", photo, "-o", out) == 1
+        said = f"error: -o {out}: is neither a folder nor a file name with an image suffix (.png, .webp, ...); - is stdout\n"
+        assert capsys.readouterr().err == said
+    assert (tmp_path / "notes").read_text() == "a file without a suffix"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semhm_models.errors import ImageError
+from semhm_models.errors import ImageError, unreadable
 from semhm_models.images import load_mask, load_rgb
 
 RNG = np.random.default_rng(0)
@@ -62,7 +62,7 @@ def test_one_pixel_image(tmp_path):
 
 @pytest.mark.parametrize(
     "content,match",
-    [(b"", "empty file"), (b"hello, I am text", "not an image"), (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image|cannot open|corrupt")],
+    [(b"", "empty file"), (b"hello, I am text", "not an image"), (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image|corrupt")],
 )
 def test_bad_files_name_the_file(tmp_path, content, match):
     p = tmp_path / "bad.png"
@@ -70,6 +70,25 @@ def test_bad_files_name_the_file(tmp_path, content, match):
     with pytest.raises(ImageError, match=match) as e:
         load_rgb(p)
     assert str(p) in str(e.value)
+
+
+def test_why_a_file_cannot_be_read_is_said_in_words(tmp_path):
+    """The system's reason or Pillow's, never an exception's class name (frames.probe reads folders' files)."""
+    from semhm_models.frames import probe
+
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "text.png").write_text("hello")
+    cases = [
+        (load_rgb, tmp_path / "text.png", "not an image Pillow can read"),
+        (probe, tmp_path / "text.png", "not an image Pillow can read"),
+        (probe, tmp_path / "folder.png", "cannot read: Is a directory"),
+    ]
+    for read, f, said in cases:
+        with pytest.raises(ImageError) as e:
+            read(f)
+        assert str(e.value) == f"{f}: {said}"
+    assert unreadable(PermissionError(13, "Permission denied")) == "cannot read: Permission denied"
+    assert unreadable(SyntaxError("not a TIFF file")) == "not an image Pillow can read (not a TIFF file)"
 
 
 def test_truncated_jpeg(tmp_path):

@@ -293,3 +293,21 @@ def test_fit_crop_grows_a_crop_up_and_down_where_the_matte_runs_out_of_it():
     alpha[:] = 0
     alpha[20:80, :3] = 1  # a neighbour cut by the crop's side is no reason
     assert pp.fit_crop(alpha, (100, 200, 50, 130), (1000, 800)) is None
+
+
+def test_a_refines_crop_grows_on_every_side_its_matte_runs_out_of():
+    """A refine's crop (``sides`` "all") also grows by half its width at a side its matte crosses, up to the photo."""
+    alpha = np.zeros((100, 80), np.float32)
+    alpha[20:80, :3] = 1  # an arm through the left edge
+    assert pp.fit_crop(alpha, (100, 200, 50, 130), (1000, 800), "all") == (100, 200, 10, 130)
+    alpha[1:, -3:] = alpha[-1] = 1  # and through the right and bottom edges, the right one at the photo's
+    assert pp.fit_crop(alpha, (100, 200, 50, 800), (1000, 800), "all") == (100, 250, 0, 800)
+    with pytest.raises(ValueError, match="sides 'left'"):
+        pp.fit_crop(alpha, (100, 200, 50, 130), (1000, 800), "left")
+
+
+def test_mask_crop_is_the_masks_box_grown_as_a_persons():
+    mask = np.zeros((1000, 2000), np.float32)
+    assert pp.mask_crop(mask) is None and pp.mask_crop(mask + 0.5) is None  # nothing above 0.5
+    mask[400:600, 1000:1100] = 1
+    assert pp.mask_crop(mask) == pp.grow_crop(400, 600, 1000, 1100, (1000, 2000))

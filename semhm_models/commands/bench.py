@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from semhm_models.commands.common import max_side
+from semhm_models.errors import SemhmError
 from semhm_models.images import load_rgb
 from semhm_models.options import DEFAULT_MAX_PIXELS, DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, ZOOM_CHOICES, RuntimeOptions
 
@@ -141,7 +142,8 @@ def bench(
             cmd += ["--threads", str(threads)] if threads else []
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
-                error = r.stderr.strip().splitlines()[-1:]
+                last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+                error = last.removeprefix("error: ")
                 results.append({"size": f"{w}x{h}", "provider": provider, "precision": precision, "mrn_side": mrn_side, "error": error})
                 continue
             results.append(json.loads(r.stdout.strip().splitlines()[-1]))
@@ -282,4 +284,8 @@ def default_providers(model: str | None) -> list[str]:
 if __name__ == "__main__":  # one size in a fresh process, run by bench()
     parser = argparse.ArgumentParser(prog="semhm bench")
     add_args(parser)
-    raise SystemExit(run(parser.parse_args()))
+    try:
+        raise SystemExit(run(parser.parse_args()))
+    except (SemhmError, ValueError) as e:  # one line for the parent's table, as cli.main prints it
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from semhm_models.errors import SemhmError
+from semhm_models.errors import SemhmError, unreadable
 from semhm_models.options import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_SIDE,
@@ -228,16 +228,26 @@ def _umask() -> int:
     return mask
 
 
+def real_path(path: str | os.PathLike) -> Path:
+    """The absolute path with every link followed; never raises (Path.resolve does on a link loop before
+    Python 3.13)."""
+    return Path(os.path.realpath(path))
+
+
 def check_writable(folder: Path) -> None:
     """Refuse an output folder that cannot be written, before any work: the folder, or the nearest of its
     parents that exists, must take a new file. Raises SemhmError naming the folder."""
     probe = folder
     while not probe.exists():
+        if probe.is_symlink():
+            raise SemhmError(f"{folder}: cannot be created: {probe} is a broken link or a link in a loop")
         if probe.parent == probe:
             break
         probe = probe.parent
+    if probe == folder and not probe.is_dir():
+        raise SemhmError(f"{folder}: is not a folder")
     if not probe.is_dir():
-        raise SemhmError(f"{folder}: cannot be created, {probe} is a file")
+        raise SemhmError(f"{folder}: cannot be created: {probe} is not a folder")
     try:
         with tempfile.TemporaryFile(dir=probe):
             pass
@@ -254,15 +264,15 @@ def looks_like_colour(spec: str) -> bool:
 
 def check_background(path: str) -> None:
     """A --bg image file that exists and Pillow can open (header only); ValueError naming it otherwise."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if not Path(path).is_file():
         raise ValueError(f"--bg {path}: no such file (give a colour: white, #rrggbb, r,g,b; or an image file)")
     try:
         with Image.open(path):
             pass
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"--bg {path}: not an image Pillow can open ({e.__class__.__name__})") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f"--bg {path}: {unreadable(e)}") from None
 
 
 class Renderer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import importlib.util
 import io
@@ -27,12 +28,14 @@ from semhm_models.commands.common import (
     names_a_file,
     output_format,
     output_path,
+    real_path,
     runtime_options,
     stdin_bytes,
     write_file,
 )
 from semhm_models.errors import ImageError, SemhmError, no_person_notes
 from semhm_models.frames import ANIMATED, encode_frames, probe, read_frames
+from semhm_models.progress import progress, say
 
 
 def add_parser(sub) -> None:
@@ -57,9 +60,9 @@ def add_parser(sub) -> None:
     add_model_args(m)
     e = m.add_argument_group("engine")
     e.add_argument("--engine", default="local", choices=("local", "ray"), help="local: this process (default); ray: a Ray cluster")
-    e.add_argument("--ray-address", default=None, metavar="ADDRESS", help="Ray cluster to join (default: start a local one)")
-    e.add_argument("--workers", type=int, default=2, metavar="N", help="Ray workers, each with its own model (default: 2)")
-    e.add_argument("--num-gpus-per-worker", type=float, default=0.0, metavar="F", help="GPUs per Ray worker, e.g. 0.5 (default: 0)")
+    e.add_argument("--ray-address", metavar="ADDRESS", help="with --engine ray: the cluster to join (default: start a local one)")
+    e.add_argument("--workers", type=int, metavar="N", help="with --engine ray: workers, each with its own model (default: 2)")
+    e.add_argument("--num-gpus-per-worker", type=float, metavar="F", help="with --engine ray: GPUs per worker, e.g. 0.5 (default: 0)")
     m.set_defaults(run=run)
 
 
@@ -129,15 +132,15 @@ class Batch:
     def warn(self, name: str, note: str) -> None:
         """A written file in which no person was found (``api.no_person_note``)."""
         self.no_person += 1
-        print(f"warning: {name}: {note}", file=sys.stderr)
+        say(f"warning: {name}: {note}")
 
     def fail(self, msg: str) -> None:
         self.failed += 1
-        print(f"error: {msg}", file=sys.stderr)
+        say(f"error: {msg}")
 
     def skip(self, msg: str) -> None:
         self.skipped += 1
-        print(f"skipped: {msg}", file=sys.stderr)
+        say(f"skipped: {msg}")
 
     def summary(self, where: str, provider: str) -> str:
         done = self.written + self.skipped + self.failed
@@ -161,6 +164,15 @@ def _probe_item(path: Path, rel: Path, batch: Batch, strict: bool) -> Item | Non
     return Item(str(path), rel, fmt, n)
 
 
+def _not_a_file(path: Path) -> str:
+    """Why a folder's entry that is neither a file nor a folder is skipped."""
+    try:
+        path.stat()
+    except OSError as e:
+        return "a link in a loop" if e.errno == errno.ELOOP else "a broken link" if path.is_symlink() else e.strerror or str(e)
+    return "not a regular file"
+
+
 def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batch: Batch, stdin: bytes | None = None) -> list[Item]:
     """The images named by files, folders, globs and "-" (``stdin``'s bytes); every file of a folder is
     tried with Pillow, and those it cannot open are reported by name. Nothing under ``exclude`` (the
@@ -168,7 +180,7 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
     items: list[Item] = []
 
     def excluded(f: Path, scanned: Path) -> bool:  # an output folder inside the scanned one (not the same)
-        return exclude is not None and exclude != scanned.resolve() and f.resolve().is_relative_to(exclude)
+        return exclude is not None and exclude != real_path(scanned) and real_path(f).is_relative_to(exclude)
 
     for spec in inputs:
         p = Path(spec)
@@ -184,7 +196,7 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
                 if f.is_dir() and not recursive:
                     batch.skip(f"{f}{os.sep} (a sub-folder; use --recursive)")
                 elif not f.is_dir() and not f.is_file():
-                    batch.skip(f"{f} ({'a broken link' if f.is_symlink() and not f.exists() else 'not a regular file'})")
+                    batch.skip(f"{f} ({_not_a_file(f)})")
             if not found:
                 batch.fail(f"{spec}: folder holds no files" + ("" if recursive else " (use --recursive for sub-folders)"))
             for f in found:
@@ -211,7 +223,7 @@ def _plan(args, folder: Path | None, items: list[Item], batch: Batch) -> list[tu
     """(input, output) jobs into ``folder``, or into the one file -o names when it is None; inputs that
     would replace an input or another output fail, existing outputs are skipped unless --overwrite."""
     out = Path(args.output)
-    inputs = {Path(i.path).resolve() for i in items if i.path != STDIO}
+    inputs = {real_path(Path(i.path)) for i in items if i.path != STDIO}
     planned: dict[Path, str] = {}
     for item in items:
         if folder is None:
@@ -226,7 +238,7 @@ def _plan(args, folder: Path | None, items: list[Item], batch: Batch) -> list[tu
             target = folder / item.rel.with_suffix(suffix)
         if args.output == STDIO:
             return [(item.path, STDIO)]
-        if target.resolve() in inputs:
+        if real_path(target) in inputs:
             batch.fail(f"{item.path}: output {target} would replace an input file; choose another -o")
         elif target in planned:
             batch.fail(f"{item.path}: output {target} is already the output of {planned[target]}; rename one of them")
@@ -240,6 +252,11 @@ def _plan(args, folder: Path | None, items: list[Item], batch: Batch) -> list[tu
 def run(args: argparse.Namespace) -> int:
     fmt = output_format(args)
     options = runtime_options(args)
+    ray_only = {"--ray-address": args.ray_address, "--workers": args.workers, "--num-gpus-per-worker": args.num_gpus_per_worker}
+    if args.engine != "ray" and (given := [flag for flag, value in ray_only.items() if value is not None]):
+        raise ValueError(f"{', '.join(given)}: only with --engine ray (this run is --engine {args.engine})")
+    args.workers = 2 if args.workers is None else args.workers
+    args.num_gpus_per_worker = 0.0 if args.num_gpus_per_worker is None else args.num_gpus_per_worker
     if args.workers < 1 or args.num_gpus_per_worker < 0:
         raise ValueError("--workers must be at least 1 and --num-gpus-per-worker at least 0")
     if args.output == STDIO:
@@ -250,11 +267,13 @@ def run(args: argparse.Namespace) -> int:
     folder = None if args.output == STDIO or to_file else out
     batch = Batch()
     stdin = stdin_bytes() if STDIO in args.inputs else None
-    items = expand_inputs(args.inputs, args.recursive, folder.resolve() if folder else None, batch, stdin)
+    items = expand_inputs(args.inputs, args.recursive, real_path(folder) if folder else None, batch, stdin)
     if folder is None and (len(args.inputs) > 1 or len(items) > 1 or any(Path(s).is_dir() for s in args.inputs if s != STDIO)):
         raise SemhmError(f"-o {args.output}: one output file for several inputs; give a folder instead")
     jobs = _plan(args, folder, items, batch)
     fmt, bg = fit_format(fmt, args.bg, still, out) if jobs else (fmt, args.bg)
+    if folder is not None and folder.exists() and not folder.is_dir():  # /dev/stdout, a file without a suffix
+        raise SemhmError(f"-o {folder}: is neither a folder nor a file name with an image suffix (.png, .webp, ...); - is stdout")
     if args.output != STDIO and jobs:
         check_writable(folder or out.parent)
     producer = Producer(fmt, bg, still, None if folder else still, options.max_pixels, stdin)
@@ -264,7 +283,6 @@ def run(args: argparse.Namespace) -> int:
         provider = _run_ray(args, jobs, producer, options, batch)
     elif jobs:
         from semhm_models.api import Matter
-        from semhm_models.progress import progress
 
         matter = Matter.from_pretrained(args.model, options)
         provider = matter.provider

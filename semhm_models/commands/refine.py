@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         if out.is_dir():
             raise SemhmError(f"{out}: is a folder; give a file name")
         pil_format = common.file_format(out)
-        if out.resolve() in {Path(p).resolve() for p in (args.image, args.mask) if p and p != common.STDIO}:
+        if common.real_path(out) in {common.real_path(p) for p in (args.image, args.mask) if p and p != common.STDIO}:
             raise SemhmError(f"{out}: is an input file; choose another -o")
         if out.exists() and not args.overwrite:  # as `semhm matte` does: a rerun leaves finished work alone
             print(f"skipped: {out} exists (use --overwrite)", file=sys.stderr)
