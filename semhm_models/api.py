@@ -216,8 +216,9 @@ class Matter:
 
         With ``zoom`` "auto" (``RuntimeOptions``) the chain runs on crops: without a mask, around each person the
         weights' locator finds (``processing.person_crops``; the whole photo where it finds none, is unsure, or
-        the persons fill the photo); for a box, around the box; for a mask, on the whole photo, and once more on a
-        crop around the mask and that matte where they are small in the photo (``processing.mask_crop``). A
+        the persons fill the photo); for a box, around the box (``processing.mask_crop``); for a mask, on the whole
+        photo, and where that matte is grey (``processing.grey_share`` from ``processing.CLEAN``: its person may be
+        small for MPN) once more on a crop around the mask, keeping the matte with less grey. A
         locator's crop whose matte runs into its top or bottom edge is matted once more, taller; a refine's crop,
         into any edge, up to ``processing.FIT_ROUNDS`` times, larger (``processing.fit_crop``). Alpha is 0
         outside the crops, and where crops overlap each pixel comes from the crop with the higher alpha. A photo
@@ -239,8 +240,11 @@ class Matter:
             a, f, person = self._located(rgb, t)
         else:
             a, f, person = self._whole(rgb, mask, t, mask_kind)
-            if self.options.zoom == "auto" and mask is not None and (crop := pp.mask_crop(mask, a)) is not None:
-                a, f, person = self._in_crops(rgb, mask, [crop], t, mask_kind, sides="all")  # a small person: once more, large
+            if self.options.zoom == "auto" and mask is not None and (grey := pp.grey_share(a)) >= pp.CLEAN:
+                crop = pp.mask_crop(mask)  # a grey matte: its person may be small for MPN; once more, zoomed in
+                if crop is not None and crop != (0, h, 0, w):
+                    zoomed = self._in_crops(rgb, mask, [crop], t, mask_kind, sides="all")
+                    a, f, person = zoomed if pp.grey_share(zoomed[0]) < grey else (a, f, person)
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
         return Matte(a, f, t, person)

@@ -205,19 +205,12 @@ def grow_crop(y0: float, y1: float, x0: float, x1: float, hw: tuple[int, int], m
     return max(0, int(y0)), min(hw[0], int(np.ceil(y1))), max(0, int(x0)), min(hw[1], int(np.ceil(x1)))
 
 
-def mask_crop(mask: np.ndarray, matte: np.ndarray | None = None) -> Crop | None:
+def mask_crop(mask: np.ndarray) -> Crop | None:
     """The crop a refine runs on, so that a small person reaches MPN as large as MPN learnt persons: the box of a
-    user's float (H, W) ``mask`` (or box) above 0.5, joined with that of ``matte`` above 0.5 when given (the
-    whole photo's refined matte, float (H, W) in [0, 1]: a mask may be only a mark on its person, a dot on the
-    face or strokes), grown by :func:`grow_crop`. None when no pixel is above 0.5, or when ``matte`` is given and
-    the crop would cover more than ``MAX_CROP`` of the photo: the person is large in it already, and the whole
-    photo's matte stands."""
-    inside = mask > 0.5 if matte is None else (mask > 0.5) | (matte > 0.5)
+    user's float (H, W) ``mask`` (or box) above 0.5, grown by :func:`grow_crop`; None when no pixel is above 0.5."""
+    inside = mask > 0.5
     ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
-    if not len(ys):
-        return None
-    y0, y1, x0, x1 = grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, mask.shape)
-    return None if matte is not None and (y1 - y0) * (x1 - x0) > MAX_CROP * mask.size else (y0, y1, x0, x1)
+    return grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, mask.shape) if len(ys) else None
 
 
 def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
