@@ -184,7 +184,8 @@ TINY_PART = 0.05  # this share of the largest is left out, else it is a person o
 MAX_CROPS = 6  # more persons than this: the whole photo (each crop costs a run of the chain)
 MAX_CROP = 0.65  # no crop when one would cover more of the photo than this: the persons already fill it
 MIN_CROP_SIDE = 32  # nor when a crop would be smaller than this many pixels a side: MRN needs 1/4-scale features
-FIT_TOUCH = 0.01  # a crop grows when over this share of its top or bottom edge inside the photo has alpha > 0.5
+FIT_TOUCH = 0.01  # a crop grows when over this share of an edge inside the photo has alpha > 0.5 (top and bottom; a refine's, every edge)
+FIT_ROUNDS = 3  # a refine's crop grows at most this many times (each up to twice as high and wide)
 
 
 def overlap(p: Crop, q: Crop) -> bool:
@@ -312,9 +313,6 @@ def fit_crop(alpha: np.ndarray, crop: Crop, hw: tuple[int, int], sides: str = "t
     right = x1 + gx if x1 < hw[1] and (alpha[:, -1] > 0.5).mean() > FIT_TOUCH else x1
     grown = max(0, top), min(hw[0], bottom), max(0, left), min(hw[1], right)
     return None if grown == crop else grown
-
-
-FIT_ROUNDS = 3  # a refine's crop grows at most this many times (each up to twice as high and wide)
 
 
 ALPHA_ZERO = 0.5 / 255  # alpha under this is 0 in 8 bits (to_uint8 rounds)

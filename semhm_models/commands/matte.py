@@ -265,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
     to_file = args.output != STDIO and names_a_file(args.output)
     still = file_format(out) if to_file else "PNG"
     folder = None if args.output == STDIO or to_file else out
+    if folder is not None and folder.exists() and not folder.is_dir():  # /dev/stdout, a file without a suffix
+        raise SemhmError(f"-o {folder}: is neither a folder nor a file name with an image suffix (.png, .webp, ...); - is stdout")
     batch = Batch()
     stdin = stdin_bytes() if STDIO in args.inputs else None
     items = expand_inputs(args.inputs, args.recursive, real_path(folder) if folder else None, batch, stdin)
@@ -272,8 +274,6 @@ def run(args: argparse.Namespace) -> int:
         raise SemhmError(f"-o {args.output}: one output file for several inputs; give a folder instead")
     jobs = _plan(args, folder, items, batch)
     fmt, bg = fit_format(fmt, args.bg, still, out) if jobs else (fmt, args.bg)
-    if folder is not None and folder.exists() and not folder.is_dir():  # /dev/stdout, a file without a suffix
-        raise SemhmError(f"-o {folder}: is neither a folder nor a file name with an image suffix (.png, .webp, ...); - is stdout")
     if args.output != STDIO and jobs:
         check_writable(folder or out.parent)
     producer = Producer(fmt, bg, still, None if folder else still, options.max_pixels, stdin)
