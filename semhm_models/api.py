@@ -41,7 +41,8 @@ class Matte:
       ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
       (:func:`semhm_models.processing.person_score` of MPN's mask, the highest of its crops' for a photo matted
-      in crops), or inside the user's mask or box for a refine; see ``no_person``;
+      in crops, or the locator's where it is lower and finds no one), or inside the user's mask or box for a
+      refine; see ``no_person``;
     - ``timings``: seconds per step ("decode", "locate" (where the weights have a locator), "pre", "mpn", "qun",
       "mrn", "upsample" (the guided filter, when MRN ran below the working size), "post"; summed over the crops
       of a photo matted in crops)."""
@@ -300,7 +301,8 @@ class Matter:
         (``processing.person_crops``), or on the whole photo. A one-pass graph (manifest ``locate_tta`` "none")
         gets its ``LOCATE_TTA`` passes here, the second and third only where the first leaves the answer open:
 
-        1. the first pass settles the whole photo (``processing.locator_settled``): the whole photo;
+        1. the first pass settles the whole photo (``processing.locator_settled``): the whole photo, its person score
+           no higher than the locator's where the locator finds no one;
         2. its crops give a clean matte (``processing.grey_share`` under ``processing.CLEAN``): that matte;
         3. else all three passes decide: their crops, or the whole photo, or, where only the first pass made
            crops, the matte with less grey of the two.
@@ -338,7 +340,10 @@ class Matter:
         first_crops, largest = pp.crop_plan(first[0][0, 0], (h, w))
         if pp.locator_settled(first_crops, largest):
             del colours  # not needed: no crops
-            return self._whole(rgb, None, t, "mask")
+            a, f, person = self._whole(rgb, None, t, "mask")
+            if largest is None:  # the locator found no one: MPN's own "person" is often an animal or an object
+                person = min(person, pp.person_score(first[0][0, 0]))
+            return a, f, person
         early = self._in_crops(rgb, None, first_crops, t, "mask", colours) if first_crops else None
         if early is not None and pp.grey_share(early[0]) < pp.CLEAN:
             return early

@@ -100,6 +100,16 @@ def test_where_a_crop_leaves_alpha_at_0_the_foreground_is_the_photos(group):
     assert np.array_equal(np.asarray(matte.image("fg"))[clear], rgb[clear])
 
 
+def test_where_the_locator_finds_no_one_the_photo_is_said_to_have_no_person():
+    """A wall with a door and no one: MPN alone calls it a person (0.67), the locator does not (0.38), so the
+    matte says "no person found" (`semhm matte` warns, GIMP adds no mask) and its score is the locator's."""
+    rgb = load_rgb(DATA / "empty_door.jpg")
+    auto = Matter.from_pretrained(None, provider="cpu", threads=2)(rgb)
+    whole = Matter.from_pretrained(None, provider="cpu", threads=2, zoom="off")(rgb)
+    assert auto.no_person and not whole.no_person
+    assert np.array_equal(auto.alpha, whole.alpha) and auto.person < 0.5 <= whole.person
+
+
 def test_a_photo_with_no_one_in_it_is_matted_whole_and_said(group, tmp_path, capsys):
     """The background between the two persons: the locator finds no one, so the whole photo goes through the
     chain as with --zoom off (a person the locator misses, lying or turned, is not dropped), and the command
