@@ -3,6 +3,10 @@ the scenes split (build-val --scenes), per subset, and the share of frames calle
 thresholds around ``processing.NO_PERSON``. Frames of ``empty`` should be called so, the others not.
 
     python -m benchmarks.person_score --model runs/weights --scenes data/scenes --json docs/person_score.json
+
+With ``--empty DIR`` (photos with no person, e.g. ../shared/data/backgrounds) it scores those instead: how many
+are called "no person found", how many get a cutout (alpha > 0.5) over 1% of the photo, and how many of those
+are not called so.
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--model", default=None, help="weights folder (default: the bundled weights)")
     p.add_argument("--scenes", default="data/scenes")
+    p.add_argument("--empty", default=None, help="a folder of photos with no person, scored instead of --scenes")
     p.add_argument("--json", default=None, help="also write the scores and rates here")
     a = p.parse_args(argv)
     matter = Matter.from_pretrained(a.model, provider="cpu")
+    if a.empty:
+        return _empty(matter, Path(a.empty), a.json)
     scores = {s: [matter(f).person for f in progress(sorted((Path(a.scenes) / s / "images").iterdir()), s)] for s in SUBSETS}
     rates = {s: {str(t): float(np.mean(np.asarray(v) < t)) for t in THRESHOLDS} for s, v in scores.items()}
     for s in SUBSETS:
@@ -41,6 +48,21 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.json).write_text(
             json.dumps({"model": a.model or "default", "no_person": NO_PERSON, "rates": rates, "scores": scores}, indent=1) + "\n"
         )
+    return 0
+
+
+def _empty(matter: Matter, folder: Path, out: str | None) -> int:
+    rows = []
+    for f in progress(sorted(p for p in folder.iterdir() if p.is_file()), "empty"):
+        m = matter(f)
+        rows.append({"photo": f.name, "person": m.person, "cutout_share": float((m.alpha > 0.5).mean())})
+    said = sum(r["person"] < NO_PERSON for r in rows)
+    cut = [r for r in rows if r["cutout_share"] > 0.01]
+    silent = sum(r["person"] >= NO_PERSON for r in cut)
+    print(f"{len(rows)} photos: {said} called 'no person found'; {len(cut)} with a cutout over 1% of the photo, {silent} not called so")
+    if out:
+        report = {"no_person": NO_PERSON, "said": said, "cutouts": len(cut), "silent": silent, "photos": rows}
+        Path(out).write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 

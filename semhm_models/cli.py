@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (semhm doctor | head -1): end quietly
         drop_stdout()
         return 141
+    except OSError as e:  # what the system refused that no command checks for (a folder it may not search)
+        print(f"error: {e.filename}: {e.strerror}" if e.filename and e.strerror else f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@ rebuilt here from anim.webp's frames; a multi-page TIFF is built here too)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import shutil
@@ -296,3 +297,34 @@ def test_a_closed_stdout_or_stdin_is_one_line(tiny_weights, tmp_path):
         cmd = [sys.executable, "-m", "semhm_models.cli", *args, "--model", str(tiny_weights)]
         r = subprocess.run(f"{shlex.join(cmd)} {'>&-' if closed == 'stdout' else '<&-'}", shell=True, stderr=subprocess.PIPE, timeout=60)
         assert r.returncode == 1 and said in r.stderr.decode() and b"Traceback" not in r.stderr, r.stderr
+
+
+def test_what_the_user_may_not_read_is_one_line_and_the_batch_goes_on(tiny_weights, tmp_path, capsys, monkeypatch):
+    """A folder this user may not list, and a photo under a folder it may not search (as for any user but root:
+    the suite runs as root, so the system's refusal is played by the Path calls that meet it)."""
+    locked, other = tmp_path / "locked", tmp_path / "ok"
+    for d in (locked, other):
+        d.mkdir()
+        shutil.copy(DATA / "photo.jpg", d)
+    denied = lambda p: PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(p))  # noqa: E731
+    real_iterdir, real_is_dir = Path.iterdir, Path.is_dir
+
+    def iterdir(self):
+        if self == locked:
+            raise denied(self)
+        return real_iterdir(self)
+
+    def is_dir(self):
+        if self.parent == locked / "hidden":
+            raise denied(self)
+        return real_is_dir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    assert run("matte", locked, other, "-o", tmp_path / "out", "--model", tiny_weights) == 1
+    err = capsys.readouterr().err
+    assert f"error: {locked}: cannot read: Permission denied\n" in err and "Traceback" not in err
+    assert "2 done: 1 written" in err and (tmp_path / "out" / "photo.png").is_file()
+    photo = locked / "hidden" / "in.jpg"
+    assert run("refine", photo, "--box", "1,1,50,50", "-o", tmp_path / "r.png", "--model", tiny_weights) == 1
+    assert capsys.readouterr().err == f"error: {photo}: Permission denied\n"

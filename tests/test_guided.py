@@ -101,6 +101,7 @@ def test_bad_radius_or_eps_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is a folder"):
         guided.write(tmp_path)
     assert guided.write(tmp_path / "g.onnx", 3, 1e-3).read_bytes() == guided.guided_graph(3, 1e-3).SerializeToString()
+    assert (tmp_path / "g.onnx").stat().st_mode & 0o777 == 0o644  # package data: readable by every user
     assert [p.name for p in tmp_path.iterdir()] == ["g.onnx"]  # no temporary file left
 
 

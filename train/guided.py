@@ -122,5 +122,6 @@ def write(path: str | Path = GUIDED_FILE, radius: int = GUIDED_RADIUS, eps: floa
     data = guided_graph(radius, eps).SerializeToString()
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         tmp.write(data)
+    os.chmod(tmp.name, 0o644)  # package data, read by every user (the temporary file is 0600)
     os.replace(tmp.name, path)
     return path

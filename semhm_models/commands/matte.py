@@ -183,39 +183,42 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
         return exclude is not None and exclude != real_path(scanned) and real_path(f).is_relative_to(exclude)
 
     for spec in inputs:
-        p = Path(spec)
-        if spec == STDIO:
-            try:
-                items.append(Item(STDIO, Path("stdin"), *probe(io.BytesIO(stdin or b""))))
-            except ImageError:
-                batch.fail(f"{STDIN_NAME}: " + ("empty input" if not stdin else "not an image Pillow can read"))
-        elif p.is_dir():
-            entries = [f for f in sorted(p.rglob("*") if recursive else p.iterdir()) if not excluded(f, p)]
-            found = [f for f in entries if f.is_file()]
-            for f in entries:  # what is neither a file nor a folder is said, not dropped
-                if f.is_dir() and not recursive:
-                    batch.skip(f"{f}{os.sep} (a sub-folder; use --recursive)")
-                elif not f.is_dir() and not f.is_file():
-                    batch.skip(f"{f} ({_not_a_file(f)})")
-            if not found:
-                batch.fail(f"{spec}: folder holds no files" + ("" if recursive else " (use --recursive for sub-folders)"))
-            for f in found:
-                item = _probe_item(f, f.relative_to(p).with_suffix(""), batch, strict=False)
+        try:
+            p = Path(spec)
+            if spec == STDIO:
+                try:
+                    items.append(Item(STDIO, Path("stdin"), *probe(io.BytesIO(stdin or b""))))
+                except ImageError:
+                    batch.fail(f"{STDIN_NAME}: " + ("empty input" if not stdin else "not an image Pillow can read"))
+            elif p.is_dir():
+                entries = [f for f in sorted(p.rglob("*") if recursive else p.iterdir()) if not excluded(f, p)]
+                found = [f for f in entries if f.is_file()]
+                for f in entries:  # what is neither a file nor a folder is said, not dropped
+                    if f.is_dir() and not recursive:
+                        batch.skip(f"{f}{os.sep} (a sub-folder; use --recursive)")
+                    elif not f.is_dir() and not f.is_file():
+                        batch.skip(f"{f} ({_not_a_file(f)})")
+                if not found:
+                    batch.fail(f"{spec}: folder holds no files" + ("" if recursive else " (use --recursive for sub-folders)"))
+                for f in found:
+                    item = _probe_item(f, f.relative_to(p).with_suffix(""), batch, strict=False)
+                    items += [item] if item else []
+            elif p.exists() and not p.is_file():  # a pipe (<(...)) or a device: read once, it is gone for the matte
+                batch.fail(f"{spec}: {NOT_REGULAR}")
+            elif p.exists():
+                item = _probe_item(p, Path(p.stem), batch, strict=True)
                 items += [item] if item else []
-        elif p.exists() and not p.is_file():  # a pipe (<(...)) or a device: read once, it is gone for the matte
-            batch.fail(f"{spec}: {NOT_REGULAR}")
-        elif p.exists():
-            item = _probe_item(p, Path(p.stem), batch, strict=True)
-            items += [item] if item else []
-        elif glob.has_magic(spec):
-            found = sorted(Path(f) for f in glob.glob(spec, recursive=recursive) if Path(f).is_file())
-            if not found:
-                batch.fail(f"{spec}: no files match")
-            for f in found:
-                item = _probe_item(f, Path(f.stem), batch, strict=True)
-                items += [item] if item else []
-        else:
-            batch.fail(f"{spec}: no such file or folder")
+            elif glob.has_magic(spec):
+                found = sorted(Path(f) for f in glob.glob(spec, recursive=recursive) if Path(f).is_file())
+                if not found:
+                    batch.fail(f"{spec}: no files match")
+                for f in found:
+                    item = _probe_item(f, Path(f.stem), batch, strict=True)
+                    items += [item] if item else []
+            else:
+                batch.fail(f"{spec}: no such file or folder")
+        except OSError as e:  # a folder or file this user may not read; the rest still run
+            batch.fail(f"{spec}: cannot read: {e.strerror or e}")
     return items
 
 
