@@ -27,6 +27,7 @@ from semhm_models.weights import Weights, resolve
 GUIDED_FILE = Path(__file__).parent / "guided.onnx"  # the guided filter's coefficients (contracts.GUIDED)
 EXTENDED = ("mrn", GUIDED)  # sessions without onnxruntime's NCHWc layouts (runtime.session_options' optimization)
 LARGE_PIXELS = 4_000_000  # above this, MRN runs in a session without a memory arena (bounded peak memory)
+WITHIN = 0.9  # a refine whose whole-photo matte has this share of its solid pixels inside the mask's larger crop is zoomed
 
 
 @dataclass
@@ -241,14 +242,30 @@ class Matter:
             a, f, person = self._located(rgb, t)
         else:
             a, f, person = self._whole(rgb, mask, t, mask_kind)
-            if self.options.zoom == "auto" and mask is not None and (grey := pp.grey_share(a)) >= pp.CLEAN:
-                crop = pp.mask_crop(mask)  # a grey matte: its person may be small for MPN; once more, zoomed in
-                if crop is not None and crop != (0, h, 0, w):
-                    zoomed = self._in_crops(rgb, mask, [crop], t, mask_kind, sides="all")
-                    a, f, person = zoomed if pp.grey_share(zoomed[0]) < grey else (a, f, person)
+            if self.options.zoom == "auto" and mask is not None:
+                a, f, person = self._zoomed_refine(rgb, mask, t, mask_kind, (a, f, person))
         if input_alpha is not None:
             np.minimum(a, input_alpha, out=a)
         return Matte(a, f, t, person)
+
+    def _zoomed_refine(self, rgb: np.ndarray, mask: np.ndarray, t: dict[str, float], mask_kind: str, whole: tuple) -> tuple:
+        """A mask's refine once more where its person may be small for MPN: where the whole photo's matte ``whole``
+        (alpha, foreground, person) lies within the crop of at least ``processing.MASK_MIN_CROP`` of the photo
+        around the mask (``WITHIN`` of it, or none), or is grey (``processing.grey_share`` from
+        ``processing.CLEAN``). It runs on that crop and on the mask's own box (``processing.mask_crop``: a dot on
+        the face needs the first, an outline of a tiny person the second), and the less grey of the two replaces
+        ``whole`` where ``whole`` lies within, or where it is less grey than ``whole``."""
+        h, w = rgb.shape[:2]
+        larger, solid = pp.mask_crop(mask, pp.MASK_MIN_CROP), whole[0] > 0.5
+        if larger is None or larger == (0, h, 0, w):
+            return whole
+        y0, y1, x0, x1 = larger
+        within = np.count_nonzero(solid[y0:y1, x0:x1]) >= WITHIN * np.count_nonzero(solid)
+        if not (within or (grey := pp.grey_share(whole[0])) >= pp.CLEAN):
+            return whole
+        crops = dict.fromkeys([pp.mask_crop(mask), larger])  # the same crop once
+        zoomed = min((self._in_crops(rgb, mask, [c], t, mask_kind, sides="all") for c in crops), key=lambda z: pp.grey_share(z[0]))
+        return zoomed if within or pp.grey_share(zoomed[0]) < grey else whole
 
     def _in_crops(
         self,

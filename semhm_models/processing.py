@@ -206,12 +206,30 @@ def grow_crop(y0: float, y1: float, x0: float, x1: float, hw: tuple[int, int], m
     return max(0, int(y0)), min(hw[0], int(np.ceil(y1))), max(0, int(x0)), min(hw[1], int(np.ceil(x1)))
 
 
-def mask_crop(mask: np.ndarray) -> Crop | None:
+MASK_MIN_CROP = 1 / 5  # a refine's larger crop spans at least this share of the photo's height (a dot on the face)
+
+
+def mask_crop(mask: np.ndarray, least: float = 0.0) -> Crop | None:
     """The crop a refine runs on, so that a small person reaches MPN as large as MPN learnt persons: the box of a
-    user's float (H, W) ``mask`` (or box) above 0.5, grown by :func:`grow_crop`; None when no pixel is above 0.5."""
+    user's float (H, W) ``mask`` above 0.5 grown by :func:`grow_crop`, at least ``least`` of the photo's height
+    and that over ``CROP_ASPECT`` in width (``MASK_MIN_CROP``: for a mark on its person, a dot on the face, whose
+    box holds too little of the person for MPN). None when no pixel is above 0.5."""
     inside = mask > 0.5
     ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
-    return grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, mask.shape) if len(ys) else None
+    if not len(ys):
+        return None
+    y0, y1, x0, x1 = grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, mask.shape)
+    h, w = mask.shape
+    return *_span_at_least(y0, y1, h, least * h), *_span_at_least(x0, x1, w, least * h / CROP_ASPECT)
+
+
+def _span_at_least(a: int, b: int, n: int, size: float) -> tuple[int, int]:
+    """[a, b) widened about its centre to ``size`` (rounded up) inside [0, n)."""
+    size = min(n, int(np.ceil(size)))
+    if b - a >= size:
+        return a, b
+    a = min(max(0, (a + b - size) // 2), n - size)
+    return a, a + size
 
 
 def person_crops(fg_mask: np.ndarray, hw: tuple[int, int]) -> list[Crop]:
@@ -424,14 +442,17 @@ def cutout(alpha: np.ndarray, fg: np.ndarray) -> np.ndarray:
 def parse_color(spec: str) -> tuple[int, int, int]:
     """A colour name ('white'), '#rrggbb' or 'r,g,b' (0..255 each) -> an (r, g, b) tuple of ints 0..255.
 
-    Raises ValueError naming the colour when it cannot be read."""
+    Raises ValueError naming the colour when it cannot be read, or when it has an alpha ('#rrggbbaa')."""
     try:
         if "," in spec:
             r, g, b = (int(v) for v in spec.split(","))
             if not all(0 <= v <= 255 for v in (r, g, b)):
                 raise ValueError
             return r, g, b
-        return ImageColor.getrgb(spec)[:3]
+        rgb = ImageColor.getrgb(spec)
+        if len(rgb) == 4:  # '#rrggbbaa', 'rgba(...)': a background is opaque
+            raise ValueError
+        return rgb
     except ValueError:
         raise ValueError(f"background colour '{spec}': use a name (white), #rrggbb or r,g,b") from None
 

@@ -99,15 +99,17 @@ def test_the_bench_photo_is_package_data():
 
 
 def test_a_provider_that_cannot_run_is_one_plain_error_in_its_row(tiny_weights, tmp_path, capsys):
-    """CUDA asked of the CPU onnxruntime: the row says why in semhm's words (no class path, no list) and
-    bench exits 1."""
+    """CUDA asked of the CPU onnxruntime: one row says why in semhm's words (no class path, no list), the other
+    sizes are not tried, and bench exits 1."""
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
     out = tmp_path / "b.json"
-    args = ["bench", "--model", str(tiny_weights), "--provider", "cuda", "--size", "33x71", "--repeats", "1", "--json", str(out)]
-    assert main(args) == 1
-    row = [line for line in capsys.readouterr().out.splitlines() if "33x71" in line]
-    error = json.loads(out.read_text())["results"][0]["error"]
-    assert error.startswith("CUDAExecutionProvider is not in this onnxruntime") and f"error: {error} |" in row[0]
+    args = ["bench", "--model", str(tiny_weights), "--provider", "cuda", "--size", "33x71", "--size", "40x40", "--repeats", "1"]
+    assert main([*args, "--json", str(out)]) == 1
+    rows = [line for line in capsys.readouterr().out.splitlines() if "| cuda |" in line]
+    results = json.loads(out.read_text())["results"]
+    assert len(rows) == len(results) == 1  # tried once, not once per size
+    error = results[0]["error"]
+    assert error.startswith("CUDAExecutionProvider is not in this onnxruntime") and f"error: {error} |" in rows[0]

@@ -543,3 +543,10 @@ def test_an_output_that_is_neither_a_folder_nor_an_image_name_is_said(photo, tmp
         said = f"error: -o {out}: is neither a folder nor a file name with an image suffix (.png, .webp, ...); - is stdout\n"
         assert capsys.readouterr().err == said
     assert (tmp_path / "notes").read_text() == "a file without a suffix"
+
+
+def test_ray_settings_out_of_range_name_the_one_that_is(photo, tmp_path, capsys):
+    assert run("matte", photo, "-o", tmp_path / "o", "--engine", "ray", "--workers", "0") == 1
+    assert capsys.readouterr().err == "error: --workers 0: give at least 1\n"
+    assert run("matte", photo, "-o", tmp_path / "o", "--engine", "ray", "--num-gpus-per-worker", "-0.5") == 1
+    assert capsys.readouterr().err == "error: --num-gpus-per-worker -0.5: give 0 or more\n"

@@ -93,7 +93,7 @@ def test_parse_color():
     assert pp.parse_color("white") == (255, 255, 255)
     assert pp.parse_color("#00ff00") == (0, 255, 0)
     assert pp.parse_color("1,2,3") == (1, 2, 3)
-    for bad in ("nocolour", "1,2", "0,0,300"):
+    for bad in ("nocolour", "1,2", "0,0,300", "#00ff0080", "0,255,0,128"):  # a background has no alpha
         with pytest.raises(ValueError, match="background colour"):
             pp.parse_color(bad)
 
@@ -311,3 +311,6 @@ def test_mask_crop_is_the_masks_box_grown_as_a_persons():
     assert pp.mask_crop(mask) is None and pp.mask_crop(mask + 0.5) is None  # nothing above 0.5
     mask[400:600, 1000:1100] = 1
     assert pp.mask_crop(mask) == pp.grow_crop(400, 600, 1000, 1100, (1000, 2000))
+    mask[:] = 0
+    mask[990:1000, 0:10] = 1  # a dot in a corner: at least a fifth of the height, MPN's shape, inside the photo
+    assert pp.mask_crop(mask, 0.2) == (800, 1000, 0, 167)

@@ -91,6 +91,24 @@ def test_a_mask_around_a_small_person_is_refined_in_its_own_crop(group):
     assert not got.alpha[:y0].any() and not got.alpha[:, x1:].any()
 
 
+def test_a_dot_on_a_small_persons_head_gives_the_person(group):
+    """A dot (9 px) on the head of a person a fifth of the photo's height: its own box holds too little of the
+    person for MPN, so the refine also runs on a crop of a fifth of the photo (processing.MASK_MIN_CROP), grown
+    where the matte runs out of it, and keeps the less grey matte."""
+    rgb, ref = group
+    person = (ref > 0.5) & (np.arange(ref.shape[1]) >= 300)
+    pad = ((864 - 288, 0), (0, 1536 - 512))
+    big, person = np.pad(rgb, pad + ((0, 0),), mode="reflect"), np.pad(person, pad)
+    ys, xs = np.nonzero(person)
+    mask = np.zeros(person.shape, np.float32)
+    head = ys.min() + 12
+    mask[head - 4 : head + 5, int(np.median(xs[ys < head + 10])) - 4 : int(np.median(xs[ys < head + 10])) + 5] = 1
+    got = Matter.from_pretrained(None, provider="cpu", threads=2)(big, mask).alpha > 0.5
+    whole = Matter.from_pretrained(None, provider="cpu", threads=2, zoom="off")(big, mask).alpha > 0.5
+    print((got & person).sum() / (got | person).sum(), (whole & person).sum() / max((whole | person).sum(), 1))
+    assert (got & person).sum() / (got | person).sum() > 0.8 > 0.2 > (whole & person).sum() / max((whole | person).sum(), 1)
+
+
 def test_where_a_crop_leaves_alpha_at_0_the_foreground_is_the_photos(group):
     """No crop's rectangle shows in the foreground colours (``semhm matte --format fg``)."""
     rgb = group[0]

@@ -21,13 +21,14 @@ from pathlib import Path
 from PIL import Image
 
 from semhm_models.commands.common import max_side
-from semhm_models.errors import SemhmError
+from semhm_models.errors import RuntimeSetupError, SemhmError
 from semhm_models.images import load_rgb
 from semhm_models.options import DEFAULT_MAX_PIXELS, DEFAULT_MRN_SIDE, PRECISION_CHOICES, PROVIDER_CHOICES, ZOOM_CHOICES, RuntimeOptions
 
 SIZES = ((512, 512), (800, 800), (1920, 1080), (3840, 2160))  # (width, height)
 BIG_PIXELS = 2_100_000  # above this (about 1920x1080), a row times a third of --repeats: each run takes seconds
 TIMINGS = ("decode", "locate", "pre", "mpn", "qun", "mrn", "upsample", "post")  # the columns of the per-stage timing table
+SETUP_FAILED = 3  # a size's subprocess exits so when its provider cannot be set up (RuntimeSetupError)
 PHOTO = Path(__file__).resolve().parent / "data" / "bench.jpg"  # package data, see data/ATTRIBUTION.md
 
 
@@ -112,10 +113,13 @@ def bench(
     zoom: str = "auto",
 ) -> dict:
     """Each (provider, precision, MRN side, size) in a fresh subprocess, in that order, on ``path`` resized to each
-    size: a report of the host and one result per combination (or its error)."""
-    results = []
+    size: a report of the host and one result per combination (or its error; a provider that cannot be set up is
+    tried once)."""
+    results, cannot = [], set()
     for provider, precision, mrn_side in itertools.product(providers, precisions, mrn_sides):
         for w, h in sizes:
+            if provider in cannot:  # its setup failed (no CUDA): said once, in its first row
+                continue
             reps = repeats if w * h <= BIG_PIXELS else max(3, repeats // 3)
             cmd = [
                 sys.executable,
@@ -144,6 +148,8 @@ def bench(
             if r.returncode != 0:
                 last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
                 error = last.removeprefix("error: ")
+                if r.returncode == SETUP_FAILED:  # every size would fail alike
+                    cannot.add(provider)
                 results.append({"size": f"{w}x{h}", "provider": provider, "precision": precision, "mrn_side": mrn_side, "error": error})
                 continue
             results.append(json.loads(r.stdout.strip().splitlines()[-1]))
@@ -288,4 +294,4 @@ if __name__ == "__main__":  # one size in a fresh process, run by bench()
         raise SystemExit(run(parser.parse_args()))
     except (SemhmError, ValueError) as e:  # one line for the parent's table, as cli.main prints it
         print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(SETUP_FAILED if isinstance(e, RuntimeSetupError) else 1) from None

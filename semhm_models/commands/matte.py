@@ -260,8 +260,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{', '.join(given)}: only with --engine ray (this run is --engine {args.engine})")
     args.workers = 2 if args.workers is None else args.workers
     args.num_gpus_per_worker = 0.0 if args.num_gpus_per_worker is None else args.num_gpus_per_worker
-    if args.workers < 1 or args.num_gpus_per_worker < 0:
-        raise ValueError("--workers must be at least 1 and --num-gpus-per-worker at least 0")
+    if args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: give at least 1")
+    if args.num_gpus_per_worker < 0:
+        raise ValueError(f"--num-gpus-per-worker {args.num_gpus_per_worker:g}: give 0 or more")
     if args.output == STDIO:
         check_stdout()
     out = Path(args.output)
