@@ -219,8 +219,7 @@ class Matter:
         With ``zoom`` "auto" (``RuntimeOptions``) the chain runs on crops: without a mask, around each person the
         weights' locator finds (``processing.person_crops``; the whole photo where it finds none, is unsure, or
         the persons fill the photo); for a box, around the box (``processing.mask_crop``); for a mask, on the whole
-        photo, and where that matte is grey (``processing.grey_share`` from ``processing.CLEAN``: its person may be
-        small for MPN) once more on a crop around the mask, keeping the matte with less grey. A
+        photo, and where that matte is small or grey once more on crops around the mask (``_zoomed_refine``). A
         locator's crop whose matte runs into its top or bottom edge is matted once more, taller; a refine's crop,
         into any edge, up to ``processing.FIT_ROUNDS`` times, larger (``processing.fit_crop``). Alpha is 0
         outside the crops, and where crops overlap each pixel comes from the crop with the higher alpha. A photo

@@ -58,7 +58,8 @@ class RuntimeOptions:
     - ``binding``: I/O binding, "auto" (on for GPU providers), "on" or "off";
     - ``zoom``: "auto" (where the weights have a locator, ``contracts.LOCATE``, automatic matting runs the chain
       on a crop around each person it finds; a box refine runs on a crop around the box, and a mask refine whose
-      matte on the whole photo is grey once more on a crop around the mask) or "off" (the whole photo, always).
+      matte on the whole photo is small or grey once more on a crop around the mask) or "off" (the whole photo,
+      always).
     """
 
     provider: str = "auto"

@@ -105,7 +105,6 @@ def test_a_dot_on_a_small_persons_head_gives_the_person(group):
     mask[head - 4 : head + 5, int(np.median(xs[ys < head + 10])) - 4 : int(np.median(xs[ys < head + 10])) + 5] = 1
     got = Matter.from_pretrained(None, provider="cpu", threads=2)(big, mask).alpha > 0.5
     whole = Matter.from_pretrained(None, provider="cpu", threads=2, zoom="off")(big, mask).alpha > 0.5
-    print((got & person).sum() / (got | person).sum(), (whole & person).sum() / max((whole | person).sum(), 1))
     assert (got & person).sum() / (got | person).sum() > 0.8 > 0.2 > (whole & person).sum() / max((whole | person).sum(), 1)
 
 

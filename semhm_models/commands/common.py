@@ -79,8 +79,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         default="auto",
         choices=ZOOM_CHOICES,
         help="auto: run the chain on a crop: in matte around each person the weights' locator finds (persons small in a wide "
-        "photo come out whole), in refine around a --box, and around a --mask whose person is small (its matte on the whole photo "
-        "grey); off: always on the whole photo (default: auto)",
+        "photo come out whole), in refine around a --box, and around a --mask whose person may be small for the network (its "
+        "matte on the whole photo small or grey); off: always on the whole photo (default: auto)",
     )
 
 

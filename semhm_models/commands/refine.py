@@ -18,8 +18,8 @@ def add_parser(sub) -> None:
         description="Refine a rough selection into a matte: the mask or box says which person, the photo decides the "
         "edge. A mask (strokes, a mark, rough painting, an outline) keeps the whole persons it touches; --box keeps "
         "what lies inside the box (a neighbour it touches stays out) and mattes it in a crop around the box, so that a small "
-        "person is seen large; a mask whose matte on the whole photo is grey (its person small) is matted once more in a crop "
-        "around it (--zoom off: the whole photo only). A person semhm does not find cannot be brought back by a mask. "
+        "person is seen large; a mask whose matte on the whole photo is small or grey is matted once more in a crop around it "
+        "(--zoom off: the whole photo only). A person semhm does not find cannot be brought back by a mask. "
         "Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of only 0 and 1 is read as "
         "a label mask (1 = person).",
     )
