@@ -211,10 +211,11 @@ MASK_MIN_CROP = 1 / 5  # a refine's larger crop spans at least this share of the
 
 def mask_crop(mask: np.ndarray, least: float = 0.0) -> Crop | None:
     """The crop a refine runs on, so that a small person reaches MPN as large as MPN learnt persons: the box of a
-    user's float (H, W) ``mask`` above 0.5 grown by :func:`grow_crop`, at least ``least`` of the photo's height
-    and that over ``CROP_ASPECT`` in width (``MASK_MIN_CROP``: for a mark on its person, a dot on the face, whose
-    box holds too little of the person for MPN). None when no pixel is above 0.5."""
-    inside = mask > 0.5
+    user's float (H, W) ``mask`` where it marks a person (:func:`marked`: a mask painted in grey counts) grown by
+    :func:`grow_crop`, at least ``least`` of the photo's height and that over ``CROP_ASPECT`` in width
+    (``MASK_MIN_CROP``: for a mark on its person, a dot on the face, whose box holds too little of the person
+    for MPN). None for an empty mask."""
+    inside = marked(mask)
     ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
     if not len(ys):
         return None

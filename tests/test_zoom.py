@@ -103,9 +103,11 @@ def test_a_dot_on_a_small_persons_head_gives_the_person(group):
     mask = np.zeros(person.shape, np.float32)
     head = ys.min() + 12
     mask[head - 4 : head + 5, int(np.median(xs[ys < head + 10])) - 4 : int(np.median(xs[ys < head + 10])) + 5] = 1
-    got = Matter.from_pretrained(None, provider="cpu", threads=2)(big, mask).alpha > 0.5
+    auto = Matter.from_pretrained(None, provider="cpu", threads=2)
+    got = auto(big, mask).alpha > 0.5
     whole = Matter.from_pretrained(None, provider="cpu", threads=2, zoom="off")(big, mask).alpha > 0.5
     assert (got & person).sum() / (got | person).sum() > 0.8 > 0.2 > (whole & person).sum() / max((whole | person).sum(), 1)
+    assert np.array_equal(auto(big, 0.3 * mask).alpha > 0.5, got)  # painted in grey: the same mark
 
 
 def test_where_a_crop_leaves_alpha_at_0_the_foreground_is_the_photos(group):

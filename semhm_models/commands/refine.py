@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
         "refine",
         help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)",
         description="Refine a rough selection into a matte: the mask or box says which person, the photo decides the "
-        "edge. A mask (strokes, a mark, rough painting, an outline) keeps the whole persons it touches; --box keeps "
+        "edge. A mask (strokes, a mark, rough painting, a filled outline) keeps the whole persons it touches; --box keeps "
         "what lies inside the box (a neighbour it touches stays out) and mattes it in a crop around the box, so that a small "
         "person is seen large; a mask whose matte on the whole photo is small or grey is matted once more in a crop around it "
         "(--zoom off: the whole photo only). A person semhm does not find cannot be brought back by a mask. "
