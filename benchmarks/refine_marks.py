@@ -1,7 +1,8 @@
 """Refine with the marks people make, on persons of every size: validation CCP persons (``--ids``) pasted with
 their label masks over BSDS500 photos, on canvases 1-6 times the person photo's height (the person a sixth of
 the canvas at 6), refined from a dot on the face, a dot on the torso, a stroke down the body, an outline (the
-person grown by 12 px) and an ellipse around it. Prints the mean IoU at 0.5 against the person's label per
+person grown by 12 px), a ring drawn round it (6 px wide, not filled; cut open where the person meets the photo's
+edge) and an ellipse around it. Prints the mean IoU at 0.5 against the person's label per
 mark and scale, with ``--zoom`` auto and off side by side.
 
     python -m benchmarks.refine_marks [--data ../shared/data] [--ids 0004,0022,...] [--scales 1,2,3,4,6] [--json F]
@@ -21,7 +22,7 @@ from PIL import Image, ImageDraw
 from semhm_models import Matter
 from semhm_models import processing as pp
 
-MARKS = ("face dot", "torso dot", "stroke", "outline", "ellipse")
+MARKS = ("face dot", "torso dot", "stroke", "outline", "ring", "ellipse")
 IDS = "0004,0022,0035,0066,0097,0111,0129,0169"
 
 
@@ -47,6 +48,8 @@ def mark(kind: str, person: np.ndarray, labels: np.ndarray) -> np.ndarray:
     top, height = ys.min(), ys.max() - ys.min()
     if kind == "outline":
         return pp.dilate(person, 12).astype(np.float32)
+    if kind == "ring":  # an outline drawn as a line round the person, not filled
+        return (pp.dilate(person, 16) & ~pp.dilate(person, 10)).astype(np.float32)
     m = Image.new("L", person.shape[::-1])
     draw, r = ImageDraw.Draw(m), max(4.0, 0.015 * height)
     face = (labels == 41) & (np.arange(person.shape[0]) < top + 0.2 * height)[:, None]

@@ -235,6 +235,8 @@ class Matter:
                 raise ImageError(f"{name} is {plane.shape[-1]}x{plane.shape[0]} but the image is {w}x{h}; they must match")
         if mask_kind not in pp.MASK_KINDS:
             raise ValueError(f"mask kind {mask_kind!r}: choose {', '.join(pp.MASK_KINDS)}")
+        if mask is not None and mask_kind == "mask":
+            mask = pp.fill_outlines(mask)  # a ring drawn around a person marks the person
         if self.options.zoom == "auto" and mask is not None and mask_kind == "box":  # the box is its person's extent
             a, f, person = self._in_crops(rgb, mask, [pp.mask_crop(mask)], t, mask_kind, sides="all")
         elif mask is None and LOCATE in self.sessions:

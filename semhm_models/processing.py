@@ -136,6 +136,41 @@ def marked(mask: np.ndarray) -> np.ndarray:
     return mask > 0.5 * mask.max()
 
 
+OUTLINE_GRID = 256  # closed outlines are found on a grid of at most this many cells a side
+
+
+def fill_outlines(mask: np.ndarray) -> np.ndarray:
+    """A user's float (H, W) ``mask`` with what its closed outlines enclose set to its maximum, so that a ring
+    drawn around a person marks the person, as a filled outline does. Enclosed is what no 4-connected path of
+    unmarked cells (:func:`marked`, on a grid of at most ``OUTLINE_GRID`` cells a side) joins to the photo's
+    border: a gap in a ring narrower than a cell (about 1/256 of the photo) still closes it, and cells the
+    outline crosses count as inside. The mask itself is returned when it encloses nothing."""
+    m = marked(mask)
+    if not m.any():
+        return mask
+    h, w = mask.shape
+    k = -(-max(h, w) // OUTLINE_GRID)  # cell side in pixels
+    padded = np.pad(m, ((0, -h % k), (0, -w % k)))
+    free = ~padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k).any((1, 3))
+    outside = np.zeros_like(free)
+    outside[[0, -1]], outside[:, [0, -1]] = free[[0, -1]], free[:, [0, -1]]
+    while True:  # flood the unmarked cells from the border, 4-connected (a diagonal ring stays closed)
+        grown = outside.copy()
+        grown[1:] |= outside[:-1]
+        grown[:-1] |= outside[1:]
+        grown[:, 1:] |= outside[:, :-1]
+        grown[:, :-1] |= outside[:, 1:]
+        grown &= free
+        if np.array_equal(grown, outside):
+            break
+        outside = grown
+    enclosed = free & ~outside
+    if not enclosed.any():
+        return mask
+    inside = np.repeat(np.repeat(enclosed, k, 0), k, 1)[:h, :w]
+    return np.where(inside, mask.max(), mask).astype(np.float32)
+
+
 PICK_GROW = 2  # low-resolution pixels the picked persons grow by, so that MPN's soft edge around them stays
 AROUND_MARGIN = 6  # low-resolution pixels beyond a box still kept (about 15 px of a 500 px photo)
 MASK_KINDS = ("mask", "box")

@@ -218,9 +218,9 @@ def test_pixel_limit_is_read_from_the_header_and_pillow_is_left_alone(tmp_path):
 def test_refine_with_strokes_an_outline_or_a_box_gives_the_persons_matte(bundled):
     """With the bundled weights on a real photo: a dashed stroke painted down the person, thin and broad
     strokes across it that stray past its sides, a straight stroke, a square mark and a mark around its head,
-    rough painting that misses its head, a 20 px outline around it and a loose box all come back as the automatic chain's matte of that
-    person (the user's mask says which person, MPN's mask where its edges are), not as the strokes or the
-    outline."""
+    rough painting that misses its head, a 20 px outline around it, a closed ring drawn round it and a loose box
+    all come back as the automatic chain's matte of that person (the user's mask says which person, MPN's mask
+    where its edges are), not as the strokes or the outline."""
     photo = load_rgb(DATA / "photo.jpg")
     auto = bundled(photo).alpha
     person = auto > 0.5
@@ -248,7 +248,9 @@ def test_refine_with_strokes_an_outline_or_a_box_gives_the_persons_matte(bundled
     straight[ys.min() + 10 : ys.max() - 10, int(np.median(xs)) - 3 : int(np.median(xs)) + 3] = 1
     square = np.zeros_like(auto)
     square[ys.min() + 8 : ys.min() + 22, int(np.median(xs)) - 7 : int(np.median(xs)) + 7] = 1
+    ring = (processing.dilate(person, 9) & ~processing.dilate(person, 5)).astype(np.float32)  # drawn round it, closed
     masks |= {"wide strokes": wide, "painting without the head": painting, "straight stroke": straight, "square mark": square}
+    masks |= {"ring around it": ring}
     for name, mask in masks.items():
         sad = np.abs(bundled(photo, mask).alpha - auto).mean()
         assert sad < 0.002, (name, sad)  # the masks themselves are 0.23-0.30 from it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from semhm_models import processing as pp
 from semhm_models.contracts import MPN_SIZE
@@ -314,3 +314,18 @@ def test_mask_crop_is_the_masks_box_grown_as_a_persons():
     mask[:] = 0
     mask[990:1000, 0:10] = 1  # a dot in a corner: at least a fifth of the height, MPN's shape, inside the photo
     assert pp.mask_crop(mask, 0.2) == (800, 1000, 0, 167)
+
+
+def test_fill_outlines_marks_what_a_closed_ring_encloses():
+    ring = Image.new("L", (600, 400))
+    ImageDraw.Draw(ring).ellipse((200, 50, 400, 350), outline=255, width=6)
+    mask = np.asarray(ring, np.float32) / 255
+    filled = pp.fill_outlines(mask)
+    assert filled[200, 300] == 1 and filled[200, 100] == 0 and filled.dtype == np.float32
+    assert abs(filled.sum() - np.pi * 100 * 150) < 0.05 * np.pi * 100 * 150  # the ellipse's area
+    open_line = np.zeros((400, 600), np.float32)
+    open_line[100:300, 300:306] = 0.4  # a stroke, painted in grey: nothing enclosed, the mask as it is
+    assert pp.fill_outlines(open_line) is open_line
+    diagonal = Image.new("L", (600, 400))  # a ring of diagonal steps still closes (4-connected flood)
+    ImageDraw.Draw(diagonal).polygon([(300, 20), (580, 200), (300, 380), (20, 200)], outline=255, width=1)
+    assert pp.fill_outlines(np.asarray(diagonal, np.float32) / 255)[200, 300] == 1

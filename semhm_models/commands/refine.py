@@ -16,12 +16,12 @@ def add_parser(sub) -> None:
         "refine",
         help="turn a rough mask or a box of a person into a clean alpha matte of that person (QUN + MRN)",
         description="Refine a rough selection into a matte: the mask or box says which person, the photo decides the "
-        "edge. A mask (strokes, a mark, rough painting, a filled outline) keeps the whole persons it touches; --box keeps "
-        "what lies inside the box (a neighbour it touches stays out) and mattes it in a crop around the box, so that a small "
-        "person is seen large; a mask whose matte on the whole photo is small or grey is matted once more in a crop around it "
-        "(--zoom off: the whole photo only). A person semhm does not find cannot be brought back by a mask. "
-        "Writes the cutout (RGBA) by default; --format alpha writes the alpha alone. A mask of only 0 and 1 is read as "
-        "a label mask (1 = person).",
+        "edge. A mask (strokes, a mark, rough painting, an outline: a closed ring marks what it encloses) keeps the "
+        "whole persons it touches; --box keeps what lies inside the box (a neighbour it touches stays out) and mattes "
+        "it in a crop around the box, so that a small person is seen large; a mask whose matte on the whole photo is "
+        "small or grey is matted once more in a crop around it (--zoom off: the whole photo only). A person semhm does "
+        "not find cannot be brought back by a mask. Writes the cutout (RGBA) by default; --format alpha writes the "
+        "alpha alone. A mask of only 0 and 1 is read as a label mask (1 = person).",
     )
     r.add_argument("image", metavar="IMAGE", help="the photo; - reads it from stdin")
     what = r.add_mutually_exclusive_group(required=True)
