@@ -253,18 +253,20 @@ class Matter:
         """A mask's refine once more where its person may be small for MPN: where the whole photo's matte ``whole``
         (alpha, foreground, person) lies within the crop of at least ``processing.MASK_MIN_CROP`` of the photo
         around the mask (``WITHIN`` of it, or none), or is grey (``processing.grey_share`` from
-        ``processing.CLEAN``). It runs on that crop and on the mask's own box (``processing.mask_crop``: a dot on
-        the face needs the first, an outline of a tiny person the second), and the less grey of the two replaces
-        ``whole`` where ``whole`` lies within, or where it is less grey than ``whole``."""
+        ``processing.CLEAN``). It runs on that crop (``processing.crop_at_least``) and on the mask's own box
+        (``processing.mask_crop``: a dot on the face needs the first, an outline of a tiny person the second), and
+        the less grey of the two replaces ``whole`` where ``whole`` lies within, or where it is less grey."""
         h, w = rgb.shape[:2]
-        larger, solid = pp.mask_crop(mask, pp.MASK_MIN_CROP), whole[0] > 0.5
-        if larger is None or larger == (0, h, 0, w):
+        if (own := pp.mask_crop(mask)) is None:
+            return whole
+        larger, solid = pp.crop_at_least(own, (h, w), pp.MASK_MIN_CROP), whole[0] > 0.5
+        if larger == (0, h, 0, w):
             return whole
         y0, y1, x0, x1 = larger
         within = np.count_nonzero(solid[y0:y1, x0:x1]) >= WITHIN * np.count_nonzero(solid)
         if not (within or (grey := pp.grey_share(whole[0])) >= pp.CLEAN):
             return whole
-        crops = dict.fromkeys([pp.mask_crop(mask), larger])  # the same crop once
+        crops = dict.fromkeys([own, larger])  # the same crop once
         zoomed = min((self._in_crops(rgb, mask, [c], t, mask_kind, sides="all") for c in crops), key=lambda z: pp.grey_share(z[0]))
         return zoomed if within or pp.grey_share(zoomed[0]) < grey else whole
 
@@ -298,9 +300,9 @@ class Matter:
             for _ in range(1 if sides == "top-bottom" else pp.FIT_ROUNDS):  # the matte runs out of it: once more, larger
                 if (grown := pp.fit_crop(ca, crop, (h, w), sides)) is None:
                     break
-                if fresh:  # undo it
+                if fresh:  # undo its alpha (its colours are written over, or made the photo's below where alpha is 0)
                     y0, y1, x0, x1 = crop
-                    a[y0:y1, x0:x1], f[y0:y1, x0:x1] = 0, rgb[y0:y1, x0:x1] / np.float32(255)
+                    a[y0:y1, x0:x1] = 0
                 crop, (ca, cf, score, fresh) = grown, matte(grown)
             if not fresh:  # overlapping crops: each pixel from the crop that sees most of a person
                 y0, y1, x0, x1 = crop

@@ -244,19 +244,21 @@ def grow_crop(y0: float, y1: float, x0: float, x1: float, hw: tuple[int, int], m
 MASK_MIN_CROP = 1 / 5  # a refine's larger crop spans at least this share of the photo's height (a dot on the face)
 
 
-def mask_crop(mask: np.ndarray, least: float = 0.0) -> Crop | None:
+def mask_crop(mask: np.ndarray) -> Crop | None:
     """The crop a refine runs on, so that a small person reaches MPN as large as MPN learnt persons: the box of a
     user's float (H, W) ``mask`` where it marks a person (:func:`marked`: a mask painted in grey counts) grown by
-    :func:`grow_crop`, at least ``least`` of the photo's height and that over ``CROP_ASPECT`` in width
-    (``MASK_MIN_CROP``: for a mark on its person, a dot on the face, whose box holds too little of the person
-    for MPN). None for an empty mask."""
+    :func:`grow_crop`. None for an empty mask."""
     inside = marked(mask)
     ys, xs = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
-    if not len(ys):
-        return None
-    y0, y1, x0, x1 = grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, mask.shape)
-    h, w = mask.shape
-    return *_span_at_least(y0, y1, h, least * h), *_span_at_least(x0, x1, w, least * h / CROP_ASPECT)
+    return grow_crop(ys[0], ys[-1] + 1, xs[0], xs[-1] + 1, mask.shape) if len(ys) else None
+
+
+def crop_at_least(crop: Crop, hw: tuple[int, int], share: float) -> Crop:
+    """``crop`` widened about its centre, inside the (H, W) photo, to at least ``share`` of the photo's height and
+    that over ``CROP_ASPECT`` in width (``MASK_MIN_CROP``: a mark on its person, a dot on the face, whose box holds
+    too little of the person for MPN)."""
+    (y0, y1, x0, x1), (h, w) = crop, hw
+    return *_span_at_least(y0, y1, h, share * h), *_span_at_least(x0, x1, w, share * h / CROP_ASPECT)
 
 
 def _span_at_least(a: int, b: int, n: int, size: float) -> tuple[int, int]:

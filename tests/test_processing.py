@@ -313,7 +313,7 @@ def test_mask_crop_is_the_masks_box_grown_as_a_persons():
     assert pp.mask_crop(mask) == pp.grow_crop(400, 600, 1000, 1100, (1000, 2000))
     mask[:] = 0
     mask[990:1000, 0:10] = 1  # a dot in a corner: at least a fifth of the height, MPN's shape, inside the photo
-    assert pp.mask_crop(mask, 0.2) == (800, 1000, 0, 167)
+    assert pp.crop_at_least(pp.mask_crop(mask), mask.shape, 0.2) == (800, 1000, 0, 167)
 
 
 def test_fill_outlines_marks_what_a_closed_ring_encloses():
