@@ -18,8 +18,6 @@ docs/benchmarks.md, session 11).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import onnx
@@ -27,6 +25,7 @@ from onnx import TensorProto, helper
 
 from semhm_models import contracts
 from semhm_models.api import GUIDED_FILE
+from semhm_models.commands.common import write_file
 from semhm_models.processing import GUIDED_EPS, GUIDED_RADIUS, LUMA
 
 OPSET = 17
@@ -111,17 +110,13 @@ def guided_graph(radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> onnx.M
 
 
 def write(path: str | Path = GUIDED_FILE, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> Path:
-    """Write ``guided_graph(radius, eps)`` to the file ``path`` (default: the package's), whole or not at all (a
-    temporary file beside it, renamed); returns the path. Raises ValueError for a folder, FileNotFoundError for a
-    missing parent folder."""
+    """Write ``guided_graph(radius, eps)`` to the file ``path`` (default: the package's), whole or not at all
+    (``semhm_models.commands.common.write_file``); returns the path. Raises ValueError for a folder,
+    FileNotFoundError for a missing parent folder, SemhmError when it cannot be written."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder: give the file to write, e.g. {path / GUIDED_FILE.name}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: no such folder to write {path.name} in")
-    data = guided_graph(radius, eps).SerializeToString()
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(data)
-    os.chmod(tmp.name, 0o644)  # package data, read by every user (the temporary file is 0600)
-    os.replace(tmp.name, path)
+    write_file(guided_graph(radius, eps).SerializeToString(), path)  # readable as the umask allows, like any output
     return path
