@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"semhm_models.commands.{name}").add_parser(sub)
+        sub.choices[name].set_defaults(parser=sub.choices[name])  # a command's usage errors name the command
     return p
 
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passthrough", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
         code = args.run(args)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -88,15 +89,17 @@ def _threads(options: RuntimeOptions, workers: int, local: bool) -> int:
 
 def _matte(ds, produce: Produce, source: str | None, options: RuntimeOptions, workers: int, gpus_per_worker: float, threads: int):
     ray = _import_ray()
-    return ds.map_batches(
-        _Worker,
-        fn_constructor_args=(produce, source, replace(options, threads=threads)),
-        batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=2),
-        num_cpus=threads,
-        num_gpus=gpus_per_worker or None,
-        max_task_retries=1,  # once for a lost node; a file that kills its worker (crash, out of memory) fails the run, never loops
-    )
+    with warnings.catch_warnings():  # max_task_retries has no named parameter yet; Ray warns of its remote-args form
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated", category=Warning)
+        return ds.map_batches(
+            _Worker,
+            fn_constructor_args=(produce, source, replace(options, threads=threads)),
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=2),
+            num_cpus=threads,
+            num_gpus=gpus_per_worker or None,
+            max_task_retries=1,  # once for a lost node; a file that kills its worker (crash, out of memory) fails the run, never loops
+        )
 
 
 def _check_args(workers: int, gpus_per_worker: float) -> None:

@@ -285,6 +285,27 @@ def test_a_folder_scan_names_what_it_does_not_read(tiny_weights, tmp_path, capsy
     assert capsys.readouterr().err == said
 
 
+def test_a_recursive_scan_names_a_sub_folder_it_cannot_read(tiny_weights, tmp_path, capsys, monkeypatch):
+    """--recursive: a sub-folder that cannot be listed (permissions; root reads everything, so the refusal is made
+    here) fails by name and the batch exits 1; the other folders' photos are still matted."""
+    src = tmp_path / "in"
+    for sub in ("open", "locked"):
+        (src / sub).mkdir(parents=True)
+        shutil.copy(DATA / "photo.jpg", src / sub)
+    scandir = os.scandir
+
+    def refuse(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    assert run("matte", src, "-o", tmp_path / "out", "--recursive", "--model", tiny_weights, "--provider", "cpu") == 1
+    err = capsys.readouterr().err
+    assert f"error: {src / 'locked'}{os.sep}: cannot read: Permission denied" in err and "1 failed" in err
+    assert (tmp_path / "out" / "open" / "photo.png").is_file()
+
+
 def test_a_closed_stdout_or_stdin_is_one_line(tiny_weights, tmp_path):
     """`semhm matte photo -o - >&-` and `semhm refine - ... <&-`: Python gets None for a closed stream; each is
     said in one line, no traceback."""

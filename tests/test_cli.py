@@ -185,6 +185,8 @@ def test_refine(tiny_weights, photo, tmp_path, capsys):
     assert f"skipped: {out} exists (use --overwrite)" in capsys.readouterr().err and out.read_bytes() == before
     assert run("refine", photo, "--mask", tmp_path / "mask.png", "-o", photo, "--model", tiny_weights, "--overwrite") == 1
     assert "is an input file" in capsys.readouterr().err
+    assert run("refine", photo, "--mask", photo, "-o", tmp_path / "self.png", "--model", tiny_weights) == 1
+    assert f"{photo}: is the photo itself" in capsys.readouterr().err and not (tmp_path / "self.png").exists()
     Image.fromarray(mask[:100]).save(tmp_path / "short.png")
     assert run("refine", photo, "--mask", tmp_path / "short.png", "-o", tmp_path / "r2.png", "--model", tiny_weights) == 1
     assert "mask is 137x100 but the image is 137x205" in capsys.readouterr().err
@@ -377,8 +379,10 @@ def test_an_empty_output_is_refused_not_read_as_the_current_folder(command, caps
 
 def test_unknown_arguments_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as e:
-        run("doctor", "--nope")
-    assert e.value.code == 2 and "unrecognized arguments: --nope" in capsys.readouterr().err
+        run("refine", "photo.jpg", "--mask", "m.png", "-o", "out.png", "--nope")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "semhm refine: error: unrecognized arguments: --nope" in err  # the command's own usage
+    assert err.startswith("usage: semhm refine ")
 
 
 def semhm_exe() -> str:

@@ -173,6 +173,21 @@ def _not_a_file(path: Path) -> str:
     return "not a regular file"
 
 
+def _walk(folder: Path, batch: Batch) -> list[Path]:
+    """Everything under ``folder``, sorted, links to folders not followed (as ``Path.rglob``); a sub-folder it
+    cannot read fails by name (rglob would pass it over in silence) and the rest is still found."""
+
+    def unreadable(e: OSError) -> None:
+        if Path(e.filename) == folder:  # the folder itself: the caller's one line
+            raise e
+        batch.fail(f"{e.filename}{os.sep}: cannot read: {e.strerror or e}")
+
+    found = []
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        found += [Path(root, n) for n in dirs + files]
+    return sorted(found)
+
+
 def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batch: Batch, stdin: bytes | None = None) -> list[Item]:
     """The images named by files, folders, globs and "-" (``stdin``'s bytes); every file of a folder is
     tried with Pillow, and those it cannot open are reported by name. Nothing under ``exclude`` (the
@@ -191,7 +206,7 @@ def expand_inputs(inputs: list[str], recursive: bool, exclude: Path | None, batc
                 except ImageError:
                     batch.fail(f"{STDIN_NAME}: " + ("empty input" if not stdin else "not an image Pillow can read"))
             elif p.is_dir():
-                entries = [f for f in sorted(p.rglob("*") if recursive else p.iterdir()) if not excluded(f, p)]
+                entries = [f for f in (_walk(p, batch) if recursive else sorted(p.iterdir())) if not excluded(f, p)]
                 found = [f for f in entries if f.is_file()]
                 for f in entries:  # what is neither a file nor a folder is said, not dropped
                     if f.is_dir() and not recursive:

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         if p and p != common.STDIO and not Path(p).is_file():
             kind = "is a folder; give an image file" if Path(p).is_dir() else common.NOT_REGULAR if Path(p).exists() else "no such file"
             raise SemhmError(f"{p}: {kind}")
+    if args.mask and args.mask != common.STDIO and common.real_path(Path(args.mask)) == common.real_path(Path(args.image)):
+        raise SemhmError(f"{args.mask}: is the photo itself; --mask takes a mask painted over the photo (white = person)")
     if args.output == common.STDIO:
         common.check_stdout()
         out, pil_format = common.STDIO, "PNG"
