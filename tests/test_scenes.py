@@ -30,7 +30,8 @@ def sampler(seed: int = 0, empty: float = scenes.EMPTY_SHARE) -> scenes.SceneSam
     return scenes.SceneSampler(persons, bgs, np.random.default_rng(seed), empty)
 
 
-def test_frame_shapes_and_person_heights():
+def test_frame_shapes_and_person_heights(monkeypatch):
+    monkeypatch.setattr(scenes, "TILTED_SHARE", 0.0)  # upright: box height is person height (tilted: the next test)
     s = sampler(1)
     heights, counts = [], []
     for _ in range(60):
@@ -51,6 +52,24 @@ def test_frame_shapes_and_person_heights():
         assert image.dtype == alpha.dtype == fg.dtype == np.uint8
         assert image.shape == fg.shape == (*alpha.shape, 3) and all(p.shape == alpha.shape for p in pas)
         assert 9 / 16 * 0.7 <= alpha.shape[1] / alpha.shape[0] <= 21 / 9 * 1.4
+
+
+def test_tilted_persons_keep_their_size(monkeypatch):
+    """A tilted or lying person is drawn at the scale an upright one of the same height would be; some lie down
+    (box wider than tall), and a turn keeps the alpha's area."""
+    monkeypatch.setattr(scenes, "TILTED_SHARE", 1.0)
+    s, upright = sampler(4), synthetic_person()
+    tall = upright.box[2] - upright.box[0]
+    wide, heights = 0, []
+    for _ in range(80):
+        for pe, pl in zip(*s.placements((320, 480)), strict=True):
+            if pe.alpha.shape != upright.alpha.shape:  # turned (a close-up is never turned)
+                heights.append(pl.scale * tall / 320)
+                wide += pe.box[3] - pe.box[1] > pe.box[2] - pe.box[0]
+    assert len(heights) > 40 and 0.2 - 1e-6 <= min(heights) and max(heights) <= 1.5 + 1e-6 and wide > 5
+    lying = scenes.tilted(upright, 90)
+    assert lying.alpha.shape == upright.alpha.shape[::-1]
+    assert abs(int(lying.alpha.sum()) - int(upright.alpha.sum())) < 0.01 * upright.alpha.sum()
 
 
 def test_empty_frames_have_zero_alpha():

@@ -116,10 +116,12 @@ def load_onnx_into(net: nn.Module, path: str | os.PathLike, calibration: Callabl
 def import_weights(weights: str | os.PathLike, out: str | os.PathLike, cfg: dict, cache: str, n: int = 16) -> Path:
     """``out``/{mpn,qun,mrn}.safetensors from the exported weights folder ``weights``, calibrated on ``n``
     training composites (``cfg``'s fine persons over its training backgrounds, from ``cache``) at the
-    input size the weights were made for. Returns ``out``."""
+    input size the weights were made for; where the weights have a locator (``contracts.LOCATE``, an MPN),
+    ``out``/locate.safetensors too (an MPN checkpoint: ``--init-from`` it to fine-tune the locator). Returns ``out``."""
     import numpy as np
 
     from semhm_models import processing as pp
+    from semhm_models.contracts import LOCATE
     from semhm_models.manifest import Manifest
     from semhm_models.nets import MPN, MRN, QUN
     from semhm_models.nets.models import resize_lr
@@ -139,6 +141,8 @@ def import_weights(weights: str | os.PathLike, out: str | os.PathLike, cfg: dict
         "qun": load_onnx_into(QUN(), folder / manifest.file("qun"), lambda: (lr, mask, mask)),
         "mrn": load_onnx_into(MRN(), folder / manifest.file("mrn"), lambda: (image, mask)),
     }
+    if LOCATE in manifest.stages:
+        nets[LOCATE] = load_onnx_into(MPN(), folder / manifest.file(LOCATE), lambda: (lr,))
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
     for stage, net in nets.items():

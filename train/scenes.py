@@ -29,6 +29,7 @@ from train.data import DataError, find_image, list_ids, source_of
 ASPECTS = (9 / 16, 21 / 9)  # frame width / height, the range a sampler draws from (log-uniform)
 HEIGHTS = (0.2, 1.5)  # person height / frame height for full-person placements
 EMPTY_SHARE = 0.2  # frames with no person
+TILTED_SHARE = 0.15  # full-body persons tilted or lying down (a person is not always upright)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,13 @@ def load_background_images(cfg: dict, split: str) -> list[np.ndarray]:
     if missing:
         raise DataError(f"{src.root}: backgrounds missing: {', '.join(missing[:5])}")
     return [load_rgb(find_image(src.root, n)) for n in sorted(names)]
+
+
+def tilted(person: Person, degrees: float) -> Person:
+    """``person`` turned ``degrees`` counter-clockwise about its centre, on a canvas grown to hold it (Pillow's
+    bilinear rotation of alpha and foreground alike)."""
+    turn = lambda a: np.asarray(Image.fromarray(a).rotate(degrees, Image.BILINEAR, expand=True))  # noqa: E731
+    return Person.of(turn(person.alpha), turn(person.fg))
 
 
 def place(person: Person, frame_hw: tuple[int, int], height: float, cx: float, top: float, flip: bool = False) -> Placement:
@@ -208,9 +216,9 @@ class SceneSampler:
 
     ``frame(budget)`` draws: an aspect ratio from 9:16 to 21:9 (log-uniform); no person with probability
     ``empty``; else 1 to 4 persons, each either full (height 20-150% of the frame, so the taller ones are
-    cut by the frame's edges) or, one time in three, a close-up: head to shoulders, chest or waist zoomed
-    to fill the frame. Persons overlap where their random positions do. Then relighting (``relight``) and
-    the camera (``camera``)."""
+    cut by the frame's edges; ``TILTED_SHARE`` of them tilted or lying down) or, one time in three, a
+    close-up: head to shoulders, chest or waist zoomed to fill the frame. Persons overlap where their random
+    positions do. Then relighting (``relight``) and the camera (``camera``)."""
 
     def __init__(self, persons: list[Person], backgrounds: list[np.ndarray], rng: np.random.Generator, empty: float = EMPTY_SHARE):
         if not backgrounds:
@@ -227,7 +235,7 @@ class SceneSampler:
         n = int(rng.choice([1, 2, 3, 4], p=[0.5, 0.25, 0.15, 0.1]))
         chosen = [self.persons[i] for i in rng.integers(len(self.persons), size=n)]
         out = []
-        for pe in chosen:
+        for k, pe in enumerate(chosen):
             flip = bool(rng.random() < 0.5)
             if rng.random() < 1 / 3:  # close-up: the top `cut` of the body fills the frame's height
                 cut = rng.uniform(0.25, 0.6)
@@ -235,6 +243,10 @@ class SceneSampler:
                 out.append(place(pe, frame_hw, (1 - margin) / cut, rng.uniform(0.3, 0.7), margin, flip))
             else:
                 height = float(np.exp(rng.uniform(np.log(HEIGHTS[0]), np.log(HEIGHTS[1]))))
+                if rng.random() < TILTED_SHARE:  # tilted up to 45 degrees, or lying down: the same person's size
+                    turned = tilted(pe, float(rng.uniform(-45, 45) if rng.random() < 0.5 else rng.choice([-1, 1]) * rng.uniform(60, 100)))
+                    height *= (turned.box[2] - turned.box[0]) / (pe.box[2] - pe.box[0])
+                    chosen[k] = pe = turned
                 top = rng.uniform(min(0.0, 1 - height), max(0.0, 1 - height) + 0.05) if height < 1 else rng.uniform(-0.05, 0.1)
                 out.append(place(pe, frame_hw, height, rng.uniform(0.1, 0.9), top, flip))
         return chosen, out
