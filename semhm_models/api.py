@@ -42,8 +42,8 @@ class Matte:
       ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
       (:func:`semhm_models.processing.person_score` of MPN's mask, the highest of its crops' for a photo matted
-      in crops, or the locator's where it is lower and finds no one), or inside the user's mask or box for a
-      refine; see ``no_person``;
+      in crops, or the locator's where it is lower and finds no one; its three passes' where nothing is matted
+      because they find no one), or inside the user's mask or box for a refine; see ``no_person``;
     - ``timings``: seconds per step ("decode", "locate" (where the weights have a locator), "pre", "mpn", "qun",
       "mrn", "upsample" (the guided filter, when MRN ran below the working size), "post"; summed over the crops
       of a photo matted in crops)."""
@@ -321,11 +321,16 @@ class Matter:
         (``processing.person_crops``), or on the whole photo. A one-pass graph (manifest ``locate_tta`` "none")
         gets its ``LOCATE_TTA`` passes here, the second and third only where the first leaves the answer open:
 
-        1. the first pass settles the whole photo (``processing.locator_settled``): the whole photo, its person score
-           no higher than the locator's where the locator finds no one;
-        2. its crops give a clean matte (``processing.grey_share`` under ``processing.CLEAN``): that matte;
-        3. else all three passes decide: their crops, or the whole photo, or, where only the first pass made
-           crops, the matte with less grey of the two.
+        1. its largest person lies across the photo (``processing.lying``): the photo is matted turned a quarter
+           each way (``_turned``) and the matte with less grey kept;
+        2. it finds no one and all three passes together score under ``processing.NO_PERSON``: nothing is matted
+           (alpha 0, the photo's colours, ``Matte.person`` their score);
+        3. it settles the whole photo (``processing.locator_settled``): the whole photo, its person score no
+           higher than the locator's where the locator finds no one;
+        4. its crops give a clean matte (``processing.grey_share`` under ``processing.CLEAN``): that matte;
+        5. else all three passes decide: their crops, or the whole photo, or, where only the first pass made
+           crops, the matte with less grey of the two, unless over ``processing.UNSEEN`` of the whole photo's
+           solid pixels are where the locator sees no one (``processing.unseen_share``): then the crops'.
 
         Any other graph runs once, as it is (session 9's weights), and its crops or the whole photo are matted.
         ``t["locate"]`` gets the time outside the chain's own steps."""
@@ -335,7 +340,8 @@ class Matter:
         finally:
             t["locate"] = time.perf_counter() - t0 - (sum(t.values()) - steps)
 
-    def _locate_and_matte(self, rgb: np.ndarray, t: dict[str, float]) -> tuple[np.ndarray, np.ndarray, float]:
+    def _locate_and_matte(self, rgb: np.ndarray, t: dict[str, float], turned: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+        """``_located``'s work; ``turned``: the photo is already turned for a lying person (it is not turned again)."""
         h, w = rgb.shape[:2]
         session = self.sessions[LOCATE]
 
@@ -344,6 +350,10 @@ class Matter:
 
         def locate(passes: range) -> list[np.ndarray]:  # a graph with its passes inside runs as one pass
             return pp.tta_masks(run, lr, LOCATE_TTA if self.locate_tta == "none" else "none", passes)
+
+        def all_passes() -> np.ndarray:  # the first pass's mask averaged with the other passes', (h, w)
+            masks = first + locate(range(1, len(MPN_TTA[LOCATE_TTA])))
+            return (sum(masks) / len(masks))[0, 0]
 
         lr_size, colours = pp.lowres_size(h, w, "aspect"), None
         if (self._provider_threads[1] or os.cpu_count() or 1) > 1:  # the photo's colours for its crops, on a second
@@ -358,6 +368,13 @@ class Matter:
             crops = pp.person_crops(first[0][0, 0], (h, w))
             return self._in_crops(rgb, None, crops, t, "mask", colours) if crops else self._whole(rgb, None, t, "mask")
         first_crops, largest = pp.crop_plan(first[0][0, 0], (h, w))
+        if not turned and largest is not None and pp.lying(first[0][0, 0]):
+            del colours  # the turned photo makes its own
+            return self._turned(rgb, t)
+        if largest is None:  # the first pass finds no one: where the three passes agree, there is no one to matte
+            seen = all_passes()
+            if (person := pp.person_score(seen)) < pp.NO_PERSON:
+                return np.zeros((h, w), np.float32), np.divide(rgb, np.float32(255), dtype=np.float32), person
         if pp.locator_settled(first_crops, largest):
             del colours  # not needed: no crops
             a, f, person = self._whole(rgb, None, t, "mask")
@@ -367,12 +384,25 @@ class Matter:
         early = self._in_crops(rgb, None, first_crops, t, "mask", colours) if first_crops else None
         if early is not None and pp.grey_share(early[0]) < pp.CLEAN:
             return early
-        masks = first + locate(range(1, len(MPN_TTA[LOCATE_TTA])))
-        crops = pp.person_crops((sum(masks) / len(masks))[0, 0], (h, w))
+        seen = all_passes()
+        crops = pp.person_crops(seen, (h, w))
         if crops:
             return early if crops == first_crops else self._in_crops(rgb, None, crops, t, "mask")
         whole = self._whole(rgb, None, t, "mask")
-        return early if early is not None and pp.grey_share(early[0]) < pp.grey_share(whole[0]) else whole
+        if early is None:
+            return whole
+        if pp.unseen_share(whole[0], seen) > pp.UNSEEN:  # the whole photo's matte is mostly where no one is
+            return early
+        return early if pp.grey_share(early[0]) < pp.grey_share(whole[0]) else whole
+
+    def _turned(self, rgb: np.ndarray, t: dict[str, float]) -> tuple[np.ndarray, np.ndarray, float]:
+        """A lying person (``processing.lying``): the photo located and matted turned a quarter left and a quarter
+        right (the chain learned upright persons), each turned back; the matte with less grey of the two."""
+        mattes = []
+        for k in (1, -1):
+            a, f, person = self._locate_and_matte(np.ascontiguousarray(np.rot90(rgb, k)), t, turned=True)
+            mattes.append((np.ascontiguousarray(np.rot90(a, -k)), np.ascontiguousarray(np.rot90(f, -k)), person))
+        return min(mattes, key=lambda m: pp.grey_share(m[0]))
 
     def _crop(
         self,

@@ -385,6 +385,53 @@ def grey_share(alpha: np.ndarray) -> float:
     return np.inf if solid == 0 else int(np.count_nonzero((alpha > GREY[0]) & (alpha < GREY[1]))) / solid
 
 
+LYING = (50.0, 1.6)  # a located person whose long axis is this many degrees or more off vertical, and this elongated
+
+
+def largest_part(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected part of bool (h, w) ``mask`` (the first found of equal ones), as bool (h, w); all
+    False where ``mask`` is."""
+    rest, best = np.array(mask, bool), np.zeros(np.shape(mask), bool)
+    while np.count_nonzero(rest) > np.count_nonzero(best):
+        seed = np.zeros_like(rest)
+        seed[np.unravel_index(np.argmax(rest), rest.shape)] = True
+        part = reconstruct(seed, rest)
+        best = part if np.count_nonzero(part) > np.count_nonzero(best) else best
+        rest &= ~part
+    return best
+
+
+def lying(fg_mask: np.ndarray) -> bool:
+    """Whether the largest person the locator finds lies down (or the photo is turned sideways): the largest
+    connected part of its pixels above ``LOCATE_PERSON`` has its long axis (second moments) at least ``LYING[0]``
+    degrees off vertical, and is at least ``LYING[1]`` times as long as wide. ``fg_mask``: the locator's mask,
+    float (h, w) in [0, 1]. Upright persons, groups side by side, close-ups cut by the frame and a head of hair
+    flying apart from its body are not (docs/results.md, session 14)."""
+    ys, xs = np.nonzero(largest_part(fg_mask > LOCATE_PERSON))
+    if ys.size < 3:
+        return False
+    (vy, cov), (_, vx) = np.cov(np.stack([ys, xs]).astype(np.float64))
+    ev, vec = np.linalg.eigh(np.array([[vy, cov], [cov, vx]]))
+    off_vertical = np.degrees(np.arctan2(abs(vec[1, 1]), abs(vec[0, 1])))
+    return bool(off_vertical >= LYING[0] and ev[1] >= LYING[1] ** 2 * max(ev[0], 1e-9))
+
+
+UNSEEN = 0.2  # a whole-photo matte with more of its solid pixels than this where the locator sees no one loses
+
+
+def unseen_share(alpha: np.ndarray, fg_mask: np.ndarray) -> float:
+    """The share of a matte's solid pixels (``alpha`` float (H, W) in [0, 1], above 0.5) where the locator's mask
+    (``fg_mask``, float (h, w) in [0, 1] at its own low resolution, nearest pixel) is under ``LOCATE_EDGE``: where
+    it sees no person at all, not even an edge. 0 for a matte with no solid pixel. An animal or a wall that the chain
+    mattes whole is unseen; a person it mattes is not (docs/results.md, session 13)."""
+    solid = alpha > 0.5
+    if not solid.any():
+        return 0.0
+    (h, w), (lh, lw) = alpha.shape, fg_mask.shape
+    unseen = (fg_mask < LOCATE_EDGE)[(np.arange(h) * lh // h)[:, None], (np.arange(w) * lw // w)[None, :]]
+    return float(np.count_nonzero(solid & unseen) / np.count_nonzero(solid))
+
+
 NO_PERSON = 0.5  # person_score below this: no person found (docs/results.md: measured on the scenes split)
 
 

@@ -329,3 +329,41 @@ def test_fill_outlines_marks_what_a_closed_ring_encloses():
     diagonal = Image.new("L", (600, 400))  # a ring of diagonal steps still closes (4-connected flood)
     ImageDraw.Draw(diagonal).polygon([(300, 20), (580, 200), (300, 380), (20, 200)], outline=255, width=1)
     assert pp.fill_outlines(np.asarray(diagonal, np.float32) / 255)[200, 300] == 1
+
+
+def test_lying_is_a_located_person_long_across():
+    """The largest part the locator calls a person, by its second moments: long and at least 50 degrees off
+    vertical."""
+    mask = np.zeros((60, 80), np.float32)
+    mask[10:50, 35:45] = 0.9  # standing: long and vertical
+    assert not pp.lying(mask)
+    mask[:] = 0
+    mask[25:35, 10:70] = 0.9  # lying: long and horizontal
+    assert pp.lying(mask)
+    mask[:] = 0
+    mask[15:45, 25:55] = 0.9  # a close-up's head and shoulders: not elongated
+    assert not pp.lying(mask)
+    mask[:] = 0
+    for i in range(40):  # tilted 45 degrees: not yet lying
+        mask[10 + i, 20 + i : 26 + i] = 0.9
+    assert not pp.lying(mask)
+    mask[:] = 0
+    mask[18:60, 35:45] = 0.9  # a body standing, its hair flying wide apart from it (and surer)
+    mask[5:14, 20:60] = 1.0
+    assert not pp.lying(mask)
+    mask[:] = 0
+    mask[10:50, 10:20] = mask[10:50, 40:50] = 0.9  # two persons side by side
+    assert not pp.lying(mask)
+    assert not pp.lying(np.zeros((60, 80), np.float32))
+
+
+def test_unseen_share_is_solid_alpha_where_the_locator_sees_no_one():
+    fg_mask = np.zeros((10, 20), np.float32)  # low resolution: each pixel is 4x4 of the matte
+    fg_mask[:, :10] = 0.9
+    alpha = np.zeros((40, 80), np.float32)
+    assert pp.unseen_share(alpha, fg_mask) == 0.0  # nothing solid
+    alpha[:, 20:60] = 1.0  # half where the person is, half where no one is
+    alpha[0, :] = 0.4  # grey: not counted
+    assert pp.unseen_share(alpha, fg_mask) == pytest.approx(0.5)
+    fg_mask[:, 10:13] = pp.LOCATE_EDGE  # an edge of the person counts as seen: columns 40-51 of the matte
+    assert pp.unseen_share(alpha, fg_mask) == pytest.approx(0.2)
