@@ -72,22 +72,6 @@ def test_tilted_persons_keep_their_size(monkeypatch):
     assert abs(int(lying.alpha.sum()) - int(upright.alpha.sum())) < 0.01 * upright.alpha.sum()
 
 
-def test_turned_frames_keep_the_batchs_shape_and_lay_persons_down(monkeypatch):
-    """A turned frame (a photo turned sideways) has the shape asked for, its persons across it."""
-    monkeypatch.setattr(scenes, "TILTED_SHARE", 0.0)
-    monkeypatch.setattr(scenes, "TURNED_SHARE", 1.0)
-    s, across, n = sampler(3, empty=0.0), 0, 0
-    for _ in range(20):
-        image, alpha, fg, pas = s.frame(128 * 128, aspect=0.75)
-        assert alpha.shape == budget_size(128 * 128, 0.75) and image.shape == fg.shape == (*alpha.shape, 3)
-        for a in pas:
-            ys, xs = np.nonzero(a > 127)
-            if ys.size and 0 < xs.min() and xs.max() < a.shape[1] - 1:  # whole across the frame, not cut by its sides
-                n += 1
-                across += np.ptp(xs) > np.ptp(ys)
-    assert n > 5 and across == n
-
-
 def test_empty_frames_have_zero_alpha():
     s = sampler(2, empty=1.0)
     for _ in range(5):

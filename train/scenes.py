@@ -30,7 +30,6 @@ ASPECTS = (9 / 16, 21 / 9)  # frame width / height, the range a sampler draws fr
 HEIGHTS = (0.2, 1.5)  # person height / frame height for full-person placements
 EMPTY_SHARE = 0.2  # frames with no person
 TILTED_SHARE = 0.15  # full-body persons tilted or lying down (a person is not always upright)
-TURNED_SHARE = 0.1  # whole frames turned a quarter: a photo turned sideways, its ground become a wall
 
 
 @dataclass(frozen=True)
@@ -259,16 +258,9 @@ class SceneSampler:
     def frame(self, budget: int = 512 * 512, aspect: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
         """One random frame of about ``budget`` pixels (sides multiples of 32) at ``aspect`` (width / height;
         random when None): image uint8 (H, W, 3), alpha uint8 (H, W), fg uint8 (H, W, 3), and the alpha of
-        each person placed (uint8 (H, W), as placed). ``TURNED_SHARE`` of the frames are turned a quarter, their
-        background too."""
+        each person placed (uint8 (H, W), as placed)."""
         rng = self.rng
         hw = budget_size(budget, aspect or self.aspect())
-        turn = int(rng.choice([-1, 1])) if rng.random() < TURNED_SHARE else 0
-        made = hw[::-1] if turn else hw  # a turned frame is made at the other shape, then turned to ``hw``
-        persons, placements = self.placements(made)
+        persons, placements = self.placements(hw)
         bg = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
-        image, alpha, fg, alphas = compose(persons, placements, bg[:, ::-1] if rng.random() < 0.5 else bg, made, rng)
-        if not turn:
-            return image, alpha, fg, alphas
-        t = lambda a: np.ascontiguousarray(np.rot90(a, turn))  # noqa: E731
-        return t(image), t(alpha), t(fg), [t(a) for a in alphas]
+        return compose(persons, placements, bg[:, ::-1] if rng.random() < 0.5 else bg, hw, rng)
