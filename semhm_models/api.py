@@ -42,8 +42,8 @@ class Matte:
       ``np.ascontiguousarray`` where a buffer is needed;
     - ``person``: how sure the chain is that a person is in the photo, in [0, 1]
       (:func:`semhm_models.processing.person_score` of MPN's mask, the highest of its crops' for a photo matted
-      in crops, or the locator's where it is lower and finds no one; its three passes' where nothing is matted
-      because they find no one), or inside the user's mask or box for a refine; see ``no_person``;
+      in crops, or the locator's where it is lower and finds no one), or inside the user's mask or box for a
+      refine; see ``no_person``;
     - ``timings``: seconds per step ("decode", "locate" (where the weights have a locator), "pre", "mpn", "qun",
       "mrn", "upsample" (the guided filter, when MRN ran below the working size), "post"; summed over the crops
       of a photo matted in crops)."""
@@ -323,12 +323,11 @@ class Matter:
 
         1. its largest person lies across the photo (``processing.lying``): the photo is matted turned a quarter
            each way (``_turned``) and the matte with less grey kept;
-        2. it finds no one and all three passes together score under ``processing.NO_PERSON``: nothing is matted
-           (alpha 0, the photo's colours, ``Matte.person`` their score);
-        3. it settles the whole photo (``processing.locator_settled``): the whole photo, its person score no
-           higher than the locator's where the locator finds no one;
-        4. its crops give a clean matte (``processing.grey_share`` under ``processing.CLEAN``): that matte;
-        5. else all three passes decide: their crops, or the whole photo, or, where only the first pass made
+        2. it settles the whole photo (``processing.locator_settled``): the whole photo, its person score no
+           higher than the locator's where the locator finds no one (never nothing: a close-up it misses, or a
+           person turned sideways, is matted all the same; docs/results.md, session 14);
+        3. its crops give a clean matte (``processing.grey_share`` under ``processing.CLEAN``): that matte;
+        4. else all three passes decide: their crops, or the whole photo, or, where only the first pass made
            crops, the matte with less grey of the two, unless over ``processing.UNSEEN`` of the whole photo's
            solid pixels are where the locator sees no one (``processing.unseen_share``): then the crops'.
 
@@ -371,10 +370,6 @@ class Matter:
         if not turned and largest is not None and pp.lying(first[0][0, 0]):
             del colours  # the turned photo makes its own
             return self._turned(rgb, t)
-        if largest is None:  # the first pass finds no one: where the three passes agree, there is no one to matte
-            seen = all_passes()
-            if (person := pp.person_score(seen)) < pp.NO_PERSON:
-                return np.zeros((h, w), np.float32), np.divide(rgb, np.float32(255), dtype=np.float32), person
         if pp.locator_settled(first_crops, largest):
             del colours  # not needed: no crops
             a, f, person = self._whole(rgb, None, t, "mask")
