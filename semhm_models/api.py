@@ -350,10 +350,6 @@ class Matter:
         def locate(passes: range) -> list[np.ndarray]:  # a graph with its passes inside runs as one pass
             return pp.tta_masks(run, lr, LOCATE_TTA if self.locate_tta == "none" else "none", passes)
 
-        def all_passes() -> np.ndarray:  # the first pass's mask averaged with the other passes', (h, w)
-            masks = first + locate(range(1, len(MPN_TTA[LOCATE_TTA])))
-            return (sum(masks) / len(masks))[0, 0]
-
         lr_size, colours = pp.lowres_size(h, w, "aspect"), None
         if (self._provider_threads[1] or os.cpu_count() or 1) > 1:  # the photo's colours for its crops, on a second
             with ThreadPoolExecutor(1) as pool:  # core while Pillow shrinks it; with one thread, _in_crops makes them
@@ -379,7 +375,8 @@ class Matter:
         early = self._in_crops(rgb, None, first_crops, t, "mask", colours) if first_crops else None
         if early is not None and pp.grey_share(early[0]) < pp.CLEAN:
             return early
-        seen = all_passes()
+        masks = first + locate(range(1, len(MPN_TTA[LOCATE_TTA])))
+        seen = (sum(masks) / len(masks))[0, 0]  # what all three passes see
         crops = pp.person_crops(seen, (h, w))
         if crops:
             return early if crops == first_crops else self._in_crops(rgb, None, crops, t, "mask")

@@ -423,7 +423,7 @@ def unseen_share(alpha: np.ndarray, fg_mask: np.ndarray) -> float:
     """The share of a matte's solid pixels (``alpha`` float (H, W) in [0, 1], above 0.5) where the locator's mask
     (``fg_mask``, float (h, w) in [0, 1] at its own low resolution, nearest pixel) is under ``LOCATE_EDGE``: where
     it sees no person at all, not even an edge. 0 for a matte with no solid pixel. An animal or a wall that the chain
-    mattes whole is unseen; a person it mattes is not (docs/results.md, session 13)."""
+    mattes whole is unseen; a person it mattes is not (docs/results.md, session 14)."""
     solid = alpha > 0.5
     if not solid.any():
         return 0.0
