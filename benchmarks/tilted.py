@@ -36,8 +36,8 @@ def frames(cfg: dict, cache: str, per_angle: int, seed: int = 5026):
         for k in range(per_angle):
             pe = persons[int(rng.integers(len(persons)))]
             height = rng.uniform(0.55, 0.85)
-            turned = scenes.tilted(pe, angle if k % 2 else -angle) if angle else pe
-            height *= (turned.box[2] - turned.box[0]) / (pe.box[2] - pe.box[0])
+            turned, ratio = scenes.tilted(pe, angle if k % 2 else -angle) if angle else (pe, 1.0)
+            height *= ratio
             place = scenes.place(turned, FRAME, height, rng.uniform(0.35, 0.65), (1 - height) / 2, bool(rng.random() < 0.5))
             bg = backgrounds[int(rng.integers(len(backgrounds)))]
             image, alpha, _, _ = scenes.compose([turned], [place], bg, FRAME)

@@ -67,8 +67,8 @@ def test_tilted_persons_keep_their_size(monkeypatch):
                 heights.append(pl.scale * tall / 320)
                 wide += pe.box[3] - pe.box[1] > pe.box[2] - pe.box[0]
     assert len(heights) > 40 and 0.2 - 1e-6 <= min(heights) and max(heights) <= 1.5 + 1e-6 and wide > 5
-    lying = scenes.tilted(upright, 90)
-    assert lying.alpha.shape == upright.alpha.shape[::-1]
+    lying, ratio = scenes.tilted(upright, 90)
+    assert lying.alpha.shape == upright.alpha.shape[::-1] and ratio == (lying.box[2] - lying.box[0]) / tall
     assert abs(int(lying.alpha.sum()) - int(upright.alpha.sum())) < 0.01 * upright.alpha.sum()
 
 

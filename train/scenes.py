@@ -76,11 +76,13 @@ def load_background_images(cfg: dict, split: str) -> list[np.ndarray]:
     return [load_rgb(find_image(src.root, n)) for n in sorted(names)]
 
 
-def tilted(person: Person, degrees: float) -> Person:
+def tilted(person: Person, degrees: float) -> tuple[Person, float]:
     """``person`` turned ``degrees`` counter-clockwise about its centre, on a canvas grown to hold it (Pillow's
-    bilinear rotation of alpha and foreground alike)."""
+    bilinear rotation of alpha and foreground alike), and its box's height over the upright box's: a placement
+    height times that keeps the person's size."""
     turn = lambda a: np.asarray(Image.fromarray(a).rotate(degrees, Image.BILINEAR, expand=True))  # noqa: E731
-    return Person.of(turn(person.alpha), turn(person.fg))
+    turned = Person.of(turn(person.alpha), turn(person.fg))
+    return turned, (turned.box[2] - turned.box[0]) / (person.box[2] - person.box[0])
 
 
 def place(person: Person, frame_hw: tuple[int, int], height: float, cx: float, top: float, flip: bool = False) -> Placement:
@@ -244,9 +246,10 @@ class SceneSampler:
             else:
                 height = float(np.exp(rng.uniform(np.log(HEIGHTS[0]), np.log(HEIGHTS[1]))))
                 if rng.random() < TILTED_SHARE:  # tilted up to 45 degrees, or lying down: the same person's size
-                    turned = tilted(pe, float(rng.uniform(-45, 45) if rng.random() < 0.5 else rng.choice([-1, 1]) * rng.uniform(60, 100)))
-                    height *= (turned.box[2] - turned.box[0]) / (pe.box[2] - pe.box[0])
-                    chosen[k] = pe = turned
+                    degrees = float(rng.uniform(-45, 45) if rng.random() < 0.5 else rng.choice([-1, 1]) * rng.uniform(60, 100))
+                    pe, ratio = tilted(pe, degrees)
+                    height *= ratio
+                    chosen[k] = pe
                 top = rng.uniform(min(0.0, 1 - height), max(0.0, 1 - height) + 0.05) if height < 1 else rng.uniform(-0.05, 0.1)
                 out.append(place(pe, frame_hw, height, rng.uniform(0.1, 0.9), top, flip))
         return chosen, out
