@@ -3,6 +3,7 @@ it runs get lines of their own."""
 
 import fcntl
 import os
+import select
 import struct
 import sys
 import termios
@@ -18,8 +19,10 @@ def _on_terminal(monkeypatch, columns: int, run) -> str:
         with open(slave, "w", closefd=False) as tty:
             monkeypatch.setattr(sys, "stderr", tty)
             run()
-        os.set_blocking(master, False)
-        return os.read(master, 1 << 20).decode()
+        out = b""  # the pty passes output on asynchronously: read until it has been quiet for a moment
+        while select.select([master], [], [], 0.5)[0]:
+            out += os.read(master, 1 << 20)
+        return out.decode()
     finally:
         os.close(master)
         os.close(slave)
